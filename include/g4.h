@@ -1,0 +1,153 @@
+/* g4.h — the public C API of libgemma4c.
+ *
+ * Objects:
+ *   g4_engine   one loaded model: weights (views into the mmap), hyper-parameters,
+ *               kernels, thread pool. Immutable after g4_engine_open; share it freely
+ *               between sessions, but run one session's evaluation at a time per engine
+ *               (the engine owns a single thread pool).
+ *   g4_session  per-conversation state: KV cache for up to n_seq sequences and scratch
+ *               memory. Belongs to one thread at a time.
+ *
+ * Errors: every call that can fail returns a g4_status and, when `err` is not NULL,
+ * fills it with a message naming the problem. The library never exits or aborts on
+ * bad input and never writes to stdout. */
+#ifndef G4_H
+#define G4_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    G4_OK = 0,
+    G4_ERR_ARG,         /* a caller argument is invalid */
+    G4_ERR_NOMEM,       /* an allocation failed */
+    G4_ERR_IO,          /* open/read/mmap failed */
+    G4_ERR_FORMAT,      /* the file is malformed or is not a Gemma 4 model */
+    G4_ERR_UNSUPPORTED, /* valid input we do not handle (e.g. a tensor type) */
+    G4_ERR_CTX_FULL,    /* the sequence would exceed the context size */
+    G4_ERR_CANCELLED
+} g4_status;
+
+typedef struct {
+    g4_status code;
+    char msg[256];
+} g4_error;
+
+const char *g4_status_str(g4_status st);
+
+/* Instruction-set choice for the compute kernels. */
+typedef enum {
+    G4_ISA_REF = 0,  /* reference mode: weights dequantized to f32, f32 activations, scalar code */
+    G4_ISA_SCALAR,   /* quantized activations (Q8_0/Q8_K like llama.cpp), portable C */
+    G4_ISA_AVX2,     /* + AVX2/FMA/F16C */
+    G4_ISA_AVX512,   /* + AVX-512 F/BW/VL and VNNI when present */
+    G4_ISA_NEON,     /* + ARM NEON / dotprod */
+    G4_ISA_BEST      /* the best the CPU supports */
+} g4_isa;
+
+const char *g4_isa_name(g4_isa isa);
+/* Parses "ref", "scalar", "avx2", "avx512", "neon", "best"/"auto". Returns false on junk. */
+bool g4_isa_parse(const char *s, g4_isa *out);
+
+typedef enum { G4_LOG_ERROR = 0, G4_LOG_WARN, G4_LOG_INFO, G4_LOG_DEBUG } g4_log_level;
+typedef void (*g4_log_fn)(void *user, g4_log_level lvl, const char *msg);
+/* Called during load with done/total bytes touched; return false to cancel. */
+typedef bool (*g4_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+typedef enum {
+    G4_GELU_TABLE = 0, /* tanh GELU through an fp16 lookup table, as llama.cpp's CPU backend */
+    G4_GELU_EXACT      /* tanh GELU evaluated in f32 for every element */
+} g4_gelu_mode;
+
+typedef struct {
+    const char *model_path; /* GGUF file (required) */
+    int n_threads;          /* worker threads incl. the caller; 0 = number of online CPUs */
+    g4_isa max_isa;         /* highest kernel ISA allowed; G4_ISA_BEST = detect */
+    g4_gelu_mode gelu;      /* default G4_GELU_TABLE */
+    g4_log_fn log;          /* NULL = stderr */
+    void *log_user;
+    g4_log_level log_level; /* default G4_LOG_WARN */
+    g4_progress_fn progress; /* NULL = none */
+    void *progress_user;
+} g4_engine_config;
+
+g4_engine_config g4_engine_config_default(void);
+
+typedef struct g4_engine g4_engine;
+typedef struct g4_session g4_session;
+
+g4_status g4_engine_open(const g4_engine_config *cfg, g4_engine **out, g4_error *err);
+void g4_engine_free(g4_engine *e); /* NULL is a no-op */
+
+/* Facts about the loaded model (borrowed strings, valid until g4_engine_free). */
+typedef struct {
+    const char *arch;     /* "gemma4" */
+    const char *name;     /* general.name or "" */
+    int n_layer, n_embd, n_head, n_vocab, n_ctx_train;
+    int n_swa;            /* sliding window */
+    int n_embd_per_layer; /* PLE width, 0 if none */
+    int n_shared_kv;      /* trailing layers that reuse KV */
+    int n_expert, n_expert_used;
+    uint64_t weight_bytes; /* bytes of all tensors in the file */
+    const char *isa;      /* kernels in use */
+    int n_threads;
+} g4_model_info;
+
+void g4_engine_info(const g4_engine *e, g4_model_info *out);
+/* Bytes of KV cache a session with this context (and n_seq sequences, n_batch) would use. */
+uint64_t g4_engine_kv_bytes(const g4_engine *e, int n_ctx, int n_seq, int n_batch);
+/* Human-readable description of the model (layers, shapes, types); returns bytes needed
+ * (snprintf-style). */
+size_t g4_engine_describe(const g4_engine *e, int n_ctx, char *buf, size_t cap);
+
+typedef struct {
+    int n_ctx;   /* positions per sequence; 0 = min(4096, trained context) */
+    int n_seq;   /* independent sequences sharing one batched pass; 0 = 1 */
+    int n_batch; /* max tokens per g4_session_decode call; 0 = 512 */
+} g4_session_config;
+
+g4_session_config g4_session_config_default(void);
+
+g4_status g4_session_create(g4_engine *e, const g4_session_config *cfg, g4_session **out,
+                            g4_error *err);
+void g4_session_free(g4_session *s);
+
+/* One batch of tokens. Row i is token tokens[i] of sequence seq[i] (NULL = all 0) at
+ * position pos[i]. Positions of one sequence must continue that sequence: the first row
+ * of a sequence in the batch has position = its current length, later rows +1 each.
+ * logits: NULL, or out[n_out][n_vocab] for the rows with want[i] (want NULL = only the
+ * last row of the batch). */
+typedef struct {
+    int n;
+    const int32_t *tokens;
+    const int32_t *pos;
+    const int32_t *seq;
+    const bool *want;
+} g4_batch;
+
+g4_status g4_session_decode(g4_session *s, const g4_batch *b, float *logits, g4_error *err);
+
+/* Convenience: append n tokens to sequence 0 at its current end; writes logits of every
+ * row (all_logits) or only the last row. */
+g4_status g4_session_eval(g4_session *s, const int32_t *tokens, int n, bool all_logits,
+                          float *logits, g4_error *err);
+
+/* Current length of a sequence. */
+int g4_session_seq_len(const g4_session *s, int seq);
+/* Cut a sequence back to its first n_pos positions. Cheap (no copy). Fails with
+ * G4_ERR_ARG when the sliding-window rings no longer hold what position n_pos needs
+ * (rolled back further than n_batch since the last write); then re-prefill. */
+g4_status g4_session_truncate(g4_session *s, int seq, int n_pos, g4_error *err);
+
+/* Number of vocabulary entries (logit row width). */
+int g4_engine_n_vocab(const g4_engine *e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
