@@ -37,7 +37,8 @@ typedef struct {
     uint64_t arr_n;         /* element count when type == ARRAY */
     const uint8_t *data;    /* raw value in the file (scalar, string length prefix, or first element) */
     size_t size;            /* bytes of the raw value */
-    const uint64_t *str_off; /* ARRAY of STRING: offset of element i's u64 length prefix, relative to data */
+    const uint64_t *str_off; /* ARRAY of STRING: offset of element i's u64 length prefix, relative to data
+                              * (ARRAY of ARRAY: offset of element i's header); NULL otherwise */
 } g4_gguf_kv;
 
 typedef struct {
@@ -84,6 +85,9 @@ bool g4_gguf_arr_int(const g4_gguf_kv *kv, uint64_t i, int64_t *out);
 bool g4_gguf_arr_float(const g4_gguf_kv *kv, uint64_t i, double *out);
 bool g4_gguf_arr_bool(const g4_gguf_kv *kv, uint64_t i, bool *out);
 bool g4_gguf_arr_str(const g4_gguf_kv *kv, uint64_t i, const char **s, size_t *len);
+/* ARRAY of ARRAY: element i as a kv of type ARRAY (same key; str_off NULL, so string
+ * access inside it walks the elements: fine for the small nested arrays that exist). */
+bool g4_gguf_arr_sub(const g4_gguf_kv *kv, uint64_t i, g4_gguf_kv *out);
 
 const char *g4_gguf_vtype_name(uint32_t t);
 

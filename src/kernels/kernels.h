@@ -25,10 +25,19 @@ typedef void (*g4_quant_fn)(const float *src, void *dst, int64_t n);
 /* *out = dot(weight row w, activation row x) over n elements; x is in vec_type[t]. */
 typedef void (*g4_dot_fn)(int64_t n, float *out, const void *w, const void *x);
 
+/* out[j] = dot(w, x + j * x_stride) for j < nx (1 <= nx <= G4_DOT_MULTI_MAX): one weight
+ * row against several activation rows, decoding the weights once (prefill). Each out[j]
+ * must be bit-identical to dot[t](n, &out[j], w, x + j * x_stride), so batched prefill
+ * and token-by-token decode agree exactly. */
+#define G4_DOT_MULTI_MAX 4
+typedef void (*g4_dot_multi_fn)(int64_t n, float *out, const void *w, const void *x,
+                                size_t x_stride, int nx);
+
 typedef struct {
     g4_dequant_fn dequant[G4_TYPE_COUNT]; /* NULL = type not supported */
     g4_quant_fn quant[G4_TYPE_COUNT];     /* indexed by activation type */
     g4_dot_fn dot[G4_TYPE_COUNT];         /* indexed by weight type; NULL = unsupported */
+    g4_dot_multi_fn dot_multi[G4_TYPE_COUNT]; /* same, several activation rows */
     g4_type vec_type[G4_TYPE_COUNT];      /* activation format expected by dot[t] */
     g4_isa isa;
 } g4_kernels;

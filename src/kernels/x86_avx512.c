@@ -1,3 +1,583 @@
-/* x86_avx512.c — placeholder: no overrides yet. */
+/* x86_avx512.c — AVX-512 (F/BW/VL/DQ) + VNNI kernels. Compiled with the AVX-512 flags;
+ * g4_kernels_avx512 is called (after g4_kernels_avx2) only on CPUs with AVX-512 F/BW/VL/DQ.
+ * The VNNI kernels are installed only when the CPU also has AVX512_VNNI; otherwise the
+ * AVX2 slots stay.
+ *
+ * As in x86_avx2.c, every dot is one always-inlined core over NX activation rows, so
+ * dot_multi[t] is bit-identical to dot[t]; whenever this file overrides dot[t] it also
+ * overrides dot_multi[t]. Integer block sums are exact; only the float summation order
+ * differs from the reference.
+ *
+ * 32-element blocks (Q4_0, IQ4_NL, Q8_0) use a "lane = block" layout: four consecutive
+ * blocks are gathered with one two-source word permute (vpermt2w) into a zmm whose
+ * 128-bit lane b holds 16 bytes of block b, the low-nibble / first-half and the
+ * high-nibble / second-half of a block each filling one such zmm. Every block offset of
+ * the 18- and 34-byte layouts is even, so word permutes suffice. The loads never reach
+ * past the four blocks being processed. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "core/fp16.h"
 #include "kernels/kernels.h"
-void g4_kernels_avx512(g4_kernels *k) { (void)k; }
+#include "kernels/quants.h"
+
+#define G4_AI static inline __attribute__((always_inline))
+/* full unrolling of the small loops over rows / accumulators / chunks, so that the
+ * accumulator arrays live in registers (gcc -O2 does not unroll them by itself) */
+#define UNROLL _Pragma("GCC unroll 16")
+
+/* The fp16 at byte offset off of a block (Q4_1/Q5_1 m, Q8_1 s: both at offset 2). */
+G4_AI float fp16_at(const void *p, int off) {
+    uint16_t h;
+    memcpy(&h, (const char *)p + off, 2);
+    return _cvtsh_ss(h);
+}
+
+#define XROW(T, base, j, xs) ((const T *)((const char *)(base) + (size_t)(j) * (xs)))
+
+/* Prefill (NX > 1) streams several activation rows from L2 for each weight row: fetch
+ * them ahead (decode, NX == 1, keeps its single row in L1 and skips this). */
+#define PF_ROWS(x, NX, off, lines)                                                       \
+    do {                                                                                 \
+        if ((NX) > 1) {                                                                  \
+            UNROLL                                                                       \
+            for (int j_ = 0; j_ < (NX); j_++) {                                          \
+                UNROLL                                                                   \
+                for (int l_ = 0; l_ < (lines); l_++)                                     \
+                    _mm_prefetch((const char *)(x)[j_] + (off) + 64 * l_, _MM_HINT_T0);  \
+            }                                                                            \
+        }                                                                                \
+    } while (0)
+
+#define DEFINE_DOTS(name, core)                                                          \
+    static void name##_dot(int64_t n, float *out, const void *w, const void *x) {       \
+        core(n, out, w, x, 0, 1);                                                        \
+    }                                                                                    \
+    static void name##_multi(int64_t n, float *out, const void *w, const void *x,       \
+                             size_t xs, int nx) {                                        \
+        while (nx > 0) {                                                                 \
+            switch (nx) {                                                                \
+            case 1: core(n, out, w, x, xs, 1); return;                                   \
+            case 2: core(n, out, w, x, xs, 2); return;                                   \
+            case 3: core(n, out, w, x, xs, 3); return;                                   \
+            default: core(n, out, w, x, xs, 4); break;                                   \
+            }                                                                            \
+            out += 4; x = (const char *)x + 4 * xs; nx -= 4;                             \
+        }                                                                                \
+    }
+
+G4_AI float h2f(uint16_t h) { return _cvtsh_ss(h); }
+G4_AI __m512i ld512(const void *p) { return _mm512_loadu_si512(p); }
+G4_AI __m256i ld256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+G4_AI __m128i ld128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+
+G4_AI float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+G4_AI float hsum16(__m512 v) {
+    return hsum8(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+}
+
+/* ------------------------------------------------ permute index tables ---- */
+
+/* 18-byte blocks (Q4_0, IQ4_NL), sources A = w[0..63], B = w[8..71]:
+ * lane b = qs of block b (bytes 18b+2 .. 18b+17); block 3 is taken from B. */
+static const int16_t k_idx_w18q[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12,
+                                       13, 14, 15, 16, 17, 19, 20, 21, 22, 23, 24,
+                                       25, 26, 56, 57, 58, 59, 60, 61, 62, 63};
+/* d of the 4 blocks (bytes 18b), each repeated 4 times, from A. */
+static const int16_t k_idx_w18d[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27,
+                                       0, 0, 0, 0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0};
+/* 34-byte blocks (Q8_0): first halves qs[0..15] (bytes 34b+2..) from L0 = p[0..63],
+ * L1 = p[64..127]; second halves qs[16..31] (bytes 34b+18..) from M0 = p[8..71],
+ * M1 = p[72..135]; d (bytes 34b) x4 from L0/L1. */
+static const int16_t k_idx_x34l[32] = {1,  2,  3,  4,  5,  6,  7,  8,  18, 19, 20,
+                                       21, 22, 23, 24, 25, 35, 36, 37, 38, 39, 40,
+                                       41, 42, 52, 53, 54, 55, 56, 57, 58, 59};
+static const int16_t k_idx_x34h[32] = {5,  6,  7,  8,  9,  10, 11, 12, 22, 23, 24,
+                                       25, 26, 27, 28, 29, 39, 40, 41, 42, 43, 44,
+                                       45, 46, 56, 57, 58, 59, 60, 61, 62, 63};
+static const int16_t k_idx_x34d[32] = {0, 0, 0, 0, 17, 17, 17, 17, 34, 34, 34, 34, 51, 51, 51, 51,
+                                       0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0};
+
+G4_AI __m512i idx(const int16_t *t) { return _mm512_loadu_si512(t); }
+
+/* Four Q8_0 blocks at p (136 bytes): lo/hi halves in lane = block layout, and the
+ * 16 f32 scales (each block's d four times). */
+G4_AI void q8_0_x4(const uint8_t *p, __m512i *lo, __m512i *hi, __m512 *d) {
+    const __m512i L0 = ld512(p), L1 = ld512(p + 64), M0 = ld512(p + 8), M1 = ld512(p + 72);
+    *lo = _mm512_permutex2var_epi16(L0, idx(k_idx_x34l), L1);
+    *hi = _mm512_permutex2var_epi16(M0, idx(k_idx_x34h), M1);
+    *d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(L0, idx(k_idx_x34d), L1)));
+}
+
+/* Four 18-byte blocks at p (72 bytes): the 4 x 16 packed nibble bytes and the scales. */
+G4_AI void w18_x4(const uint8_t *p, __m512i *q, __m512 *d) {
+    const __m512i A = ld512(p), B = ld512(p + 8);
+    *q = _mm512_permutex2var_epi16(A, idx(k_idx_w18q), B);
+    *d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx(k_idx_w18d), A)));
+}
+
+/* ----------------------------------- Q4_0 / IQ4_NL / Q8_0 (32-element blocks) ---- */
+
+/* Single-block step (the tail of a row) with 256-bit VNNI: returns the 8 x i32 of
+ * Σ u·x where u is the block's unsigned operand (32 bytes, element order). */
+G4_AI __m256i nib32(const uint8_t *qs) {
+    __m128i r = ld128(qs);
+    __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(r), _mm_srli_epi16(r, 4), 1);
+    return _mm256_and_si256(t, _mm256_set1_epi8(0x0F));
+}
+
+/* Weight kinds sharing the 18-byte layout: operand = unsigned byte u, value = u - OFF
+ * (Q4_0: nibble, OFF 8; IQ4_NL: codebook + 128 looked up from the nibble, OFF 128). */
+#define KIND_Q4_0 0
+#define KIND_IQ4NL 1
+
+static const int8_t k_iq4nl_u8[16] = {1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103, -90, -75, -59, -39, -15};
+
+G4_AI __m512i w18_operand(__m512i nib, const int KIND) {
+    if (KIND == KIND_Q4_0) return nib;
+    const __m512i tbl = _mm512_broadcast_i32x4(ld128(k_iq4nl_u8)); /* kvalues + 128 as u8 */
+    return _mm512_shuffle_epi8(tbl, nib);
+}
+G4_AI __m256i w18_operand256(__m256i nib, const int KIND) {
+    if (KIND == KIND_Q4_0) return nib;
+    const __m256i tbl = _mm256_broadcastsi128_si256(ld128(k_iq4nl_u8));
+    return _mm256_shuffle_epi8(tbl, nib);
+}
+
+/* Σ (u - OFF)·x over a block = dpbusd(u, x) - OFF·Σx, OFF·Σx = dpbusd(OFF, x).
+ * One step = 4 blocks, accumulated into acc[j] of each row. */
+G4_AI void w18_step(const uint8_t *w, const uint8_t *const *x, int64_t i, __m512 *acc, const int NX,
+                    const int KIND) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i off = _mm512_set1_epi8(KIND == KIND_Q4_0 ? 8 : (char)128);
+    __m512i q;
+    __m512 dw;
+    PF_ROWS(x, NX, 34 * (size_t)i + 512, 3);
+    w18_x4(w + 18 * i, &q, &dw);
+    const __m512i lo = w18_operand(_mm512_and_si512(q, m4), KIND);
+    const __m512i hi = w18_operand(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), KIND);
+    UNROLL
+    for (int j = 0; j < NX; j++) {
+        __m512i xl, xh;
+        __m512 dx;
+        q8_0_x4(x[j] + 34 * i, &xl, &xh, &dx);
+        __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xl), hi, xh);
+        __m512i c = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), off, xl), off, xh);
+        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(p, c)), _mm512_mul_ps(dw, dx), acc[j]);
+    }
+}
+
+G4_AI void w18_core(int64_t n, float *out, const void *vw, const void *vx, size_t xs, const int NX,
+                    const int KIND) {
+    const uint8_t *w = vw;
+    const uint8_t *x[4];
+    __m512 acc0[4], acc1[4];
+    __m256 acct[4];
+    UNROLL
+    for (int j = 0; j < NX; j++) {
+        x[j] = XROW(uint8_t, vx, j, xs);
+        acc0[j] = acc1[j] = _mm512_setzero_ps();
+        acct[j] = _mm256_setzero_ps();
+    }
+    const int64_t nb = n / 32;
+    int64_t i = 0;
+    for (; i + 8 <= nb; i += 8) {
+        w18_step(w, x, i, acc0, NX, KIND);
+        w18_step(w, x, i + 4, acc1, NX, KIND);
+    }
+    if (i + 4 <= nb) {
+        w18_step(w, x, i, acc0, NX, KIND);
+        i += 4;
+    }
+    for (; i < nb; i++) {
+        const block_q4_0 *b = (const block_q4_0 *)(w + 18 * i); /* same layout for IQ4_NL */
+        const __m256i wq = w18_operand256(nib32(b->qs), KIND);
+        const __m256i off8 = _mm256_set1_epi8(KIND == KIND_Q4_0 ? 8 : (char)128);
+        const float dw = h2f(b->d);
+        UNROLL
+        for (int j = 0; j < NX; j++) {
+            const block_q8_0 *xb = (const block_q8_0 *)(x[j] + 34 * i);
+            const __m256i xq = ld256(xb->qs);
+            __m256i s = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), wq, xq),
+                                         _mm256_dpbusd_epi32(_mm256_setzero_si256(), off8, xq));
+            acct[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * h2f(xb->d)), acct[j]);
+        }
+    }
+    UNROLL
+    for (int j = 0; j < NX; j++) out[j] = hsum16(_mm512_add_ps(acc0[j], acc1[j])) + hsum8(acct[j]);
+}
+
+G4_AI void q4_0_core(int64_t n, float *out, const void *w, const void *x, size_t xs, const int NX) {
+    w18_core(n, out, w, x, xs, NX, KIND_Q4_0);
+}
+DEFINE_DOTS(q4_0, q4_0_core)
+
+G4_AI void iq4nl_core(int64_t n, float *out, const void *w, const void *x, size_t xs, const int NX) {
+    w18_core(n, out, w, x, xs, NX, KIND_IQ4NL);
+}
+DEFINE_DOTS(iq4nl, iq4nl_core)
+
+/* Q8_0 x Q8_0: (w + 128) as u8 times x, minus 128·Σx. One step = 4 blocks. */
+G4_AI void q8_0_step(const uint8_t *w, const uint8_t *const *x, int64_t i, __m512 *acc, const int NX) {
+    const __m512i sb = _mm512_set1_epi8((char)0x80);
+    __m512i wl, wh;
+    __m512 dw;
+    PF_ROWS(x, NX, 34 * (size_t)i + 512, 3);
+    q8_0_x4(w + 34 * i, &wl, &wh, &dw);
+    wl = _mm512_xor_si512(wl, sb);
+    wh = _mm512_xor_si512(wh, sb);
+    UNROLL
+    for (int j = 0; j < NX; j++) {
+        __m512i xl, xh;
+        __m512 dx;
+        q8_0_x4(x[j] + 34 * i, &xl, &xh, &dx);
+        __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wl, xl), wh, xh);
+        __m512i c = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), sb, xl), sb, xh);
+        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(p, c)), _mm512_mul_ps(dw, dx), acc[j]);
+    }
+}
+
+G4_AI void q8_0_core(int64_t n, float *out, const void *vw, const void *vx, size_t xs, const int NX) {
+    const uint8_t *w = vw;
+    const uint8_t *x[4];
+    __m512 acc0[4], acc1[4];
+    __m256 acct[4];
+    UNROLL
+    for (int j = 0; j < NX; j++) {
+        x[j] = XROW(uint8_t, vx, j, xs);
+        acc0[j] = acc1[j] = _mm512_setzero_ps();
+        acct[j] = _mm256_setzero_ps();
+    }
+    const int64_t nb = n / 32;
+    int64_t i = 0;
+    for (; i + 8 <= nb; i += 8) {
+        q8_0_step(w, x, i, acc0, NX);
+        q8_0_step(w, x, i + 4, acc1, NX);
+    }
+    if (i + 4 <= nb) {
+        q8_0_step(w, x, i, acc0, NX);
+        i += 4;
+    }
+    for (; i < nb; i++) {
+        const block_q8_0 *b = (const block_q8_0 *)(w + 34 * i);
+        const __m256i wq = _mm256_xor_si256(ld256(b->qs), _mm256_set1_epi8((char)0x80));
+        const float dw = h2f(b->d);
+        UNROLL
+        for (int j = 0; j < NX; j++) {
+            const block_q8_0 *xb = (const block_q8_0 *)(x[j] + 34 * i);
+            const __m256i xq = ld256(xb->qs);
+            __m256i s = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), wq, xq),
+                                         _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), xq));
+            acct[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * h2f(xb->d)), acct[j]);
+        }
+    }
+    UNROLL
+    for (int j = 0; j < NX; j++) out[j] = hsum16(_mm512_add_ps(acc0[j], acc1[j])) + hsum8(acct[j]);
+}
+DEFINE_DOTS(q8_0, q8_0_core)
+
+/* --------------------------------------------------------------- K-quants ---- */
+
+/* zmm of 32 int16 whose 128-bit lane k holds element e[k] of the 16 x int16 v. */
+G4_AI __m512i lane_bcast16(__m256i v, int e0, int e1, int e2, int e3) {
+    const int p0 = e0 * 0x10001, p1 = e1 * 0x10001, p2 = e2 * 0x10001, p3 = e3 * 0x10001;
+    const __m512i ix = _mm512_setr_epi32(p0, p0, p0, p0, p1, p1, p1, p1, p2, p2, p2, p2, p3, p3, p3, p3);
+    return _mm512_permutexvar_epi16(ix, _mm512_castsi256_si512(v));
+}
+
+/* Q6_K: per half, [q1|q2] and [q3|q4] are 64 contiguous elements each; maddubs with the
+ * unsigned 6-bit q, dpwssd with the per-16 scales, minus 32·Σ sc_j·bsum_j. */
+G4_AI void q6_k_core(int64_t n, float *out, const void *vw, const void *vx, size_t xs, const int NX) {
+    const block_q6_K *w = vw;
+    const block_q8_K *x[4];
+    __m512 acc[4];
+    UNROLL
+    for (int j = 0; j < NX; j++) {
+        x[j] = XROW(block_q8_K, vx, j, xs);
+        acc[j] = _mm512_setzero_ps();
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl = _mm512_setr_epi64(4, 4, 4, 4, 2, 2, 2, 2);
+    const __m512i shr = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
+    const int64_t nb = n / QK_K;
+    for (int64_t i = 0; i < nb; i++) {
+        PF_ROWS(x, NX, (size_t)(i + 2) * sizeof(block_q8_K), 5);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(ld128(w[i].scales));
+        __m512i q[4], s[4];
+        UNROLL
+        for (int h = 0; h < 2; h++) {
+            const __m512i QL = ld512(w[i].ql + 64 * h);
+            const __m512i QH = _mm512_broadcast_i64x4(ld256(w[i].qh + 32 * h));
+            q[2 * h] = _mm512_or_si512(_mm512_and_si512(QL, m4), _mm512_and_si512(_mm512_sllv_epi64(QH, shl), m30));
+            q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(QL, 4), m4),
+                                           _mm512_and_si512(_mm512_srlv_epi64(QH, shr), m30));
+            s[2 * h] = lane_bcast16(sc16, 8 * h, 8 * h + 1, 8 * h + 2, 8 * h + 3);
+            s[2 * h + 1] = lane_bcast16(sc16, 8 * h + 4, 8 * h + 5, 8 * h + 6, 8 * h + 7);
+        }
+        const float dw = h2f(w[i].d);
+        UNROLL
+        for (int j = 0; j < NX; j++) {
+            const int8_t *q8 = x[j][i].qs;
+            const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(ld256(x[j][i].bsums), sc16), 5);
+            __m512i s0 = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), corr));
+            __m512i s1 = _mm512_setzero_si512();
+            s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(q[0], ld512(q8)), s[0]);
+            s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(q[1], ld512(q8 + 64)), s[1]);
+            s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(q[2], ld512(q8 + 128)), s[2]);
+            s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(q[3], ld512(q8 + 192)), s[3]);
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+                                     _mm512_set1_ps(x[j][i].d * dw), acc[j]);
+        }
+    }
+    UNROLL
+    for (int j = 0; j < NX; j++) out[j] = hsum16(acc[j]);
+}
+DEFINE_DOTS(q6_k, q6_k_core)
+
+G4_AI uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+/* Q4_K / Q5_K scales and mins as 8 bytes each. */
+G4_AI void kscales(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {
+    uint32_t a0 = rd32(s), a1 = rd32(s + 4), a2 = rd32(s + 8);
+    uint32_t sl = a0 & 0x3f3f3f3fu, ml = a1 & 0x3f3f3f3fu;
+    uint32_t sh = (a2 & 0x0f0f0f0fu) | ((a0 >> 2) & 0x30303030u);
+    uint32_t mh = ((a2 >> 4) & 0x0f0f0f0fu) | ((a1 >> 2) & 0x30303030u);
+    memcpy(sc, &sl, 4); memcpy(sc + 4, &sh, 4);
+    memcpy(mn, &ml, 4); memcpy(mn + 4, &mh, 4);
+}
+
+/* Broadcast int16 element k of each 128-bit lane of v to the whole lane. */
+G4_AI __m256i bcast16(__m256i v, int k) {
+    return _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)((2 * k) | ((2 * k + 1) << 8))));
+}
+
+/* Q4_K (HAS_QH = 0) / Q5_K (HAS_QH = 1), 256-bit: per 32-element sub-block one maddubs
+ * (u8 q x s8 x -> i16 pairs) and one dpwssd with the sub-block scale. */
+G4_AI void q45_k_core(int64_t n, float *out, const void *vw, const void *vx, size_t xs, const int NX,
+                      const int HAS_QH) {
+    const uint8_t *w = vw;
+    const size_t bsz = HAS_QH ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    const block_q8_K *x[4];
+    __m256 acc[4], accm[4];
+    UNROLL
+    for (int j = 0; j < NX; j++) {
+        x[j] = XROW(block_q8_K, vx, j, xs);
+        acc[j] = accm[j] = _mm256_setzero_ps();
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    const int64_t nb = n / QK_K;
+    for (int64_t i = 0; i < nb; i++) {
+        PF_ROWS(x, NX, (size_t)(i + 2) * sizeof(block_q8_K), 5);
+        const uint8_t *bp = w + (size_t)i * bsz;
+        const uint16_t d16 = HAS_QH ? ((const block_q5_K *)bp)->d : ((const block_q4_K *)bp)->d;
+        const uint16_t m16 = HAS_QH ? ((const block_q5_K *)bp)->dmin : ((const block_q4_K *)bp)->dmin;
+        const uint8_t *scales = HAS_QH ? ((const block_q5_K *)bp)->scales : ((const block_q4_K *)bp)->scales;
+        const uint8_t *qs = HAS_QH ? ((const block_q5_K *)bp)->qs : ((const block_q4_K *)bp)->qs;
+        uint8_t sc[8], mn[8];
+        kscales(scales, sc, mn);
+        const __m128i mn16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn));
+        const __m256i mdup = _mm256_set_m128i(_mm_unpackhi_epi16(mn16, mn16), _mm_unpacklo_epi16(mn16, mn16));
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+        __m256i lo[4], hi[4];
+        __m256i qh = _mm256_setzero_si256();
+        if (HAS_QH) qh = ld256(((const block_q5_K *)bp)->qh);
+        UNROLL
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = ld256(qs + 32 * c);
+            lo[c] = _mm256_and_si256(q, m4);
+            hi[c] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            if (HAS_QH) {
+                lo[c] = _mm256_or_si256(lo[c], _mm256_and_si256(_mm256_slli_epi16(qh, 4), b4));
+                hi[c] = _mm256_or_si256(hi[c], _mm256_and_si256(_mm256_slli_epi16(qh, 3), b4));
+                qh = _mm256_srli_epi16(qh, 2);
+            }
+        }
+        const float dw = h2f(d16), mw = h2f(m16);
+        UNROLL
+        for (int j = 0; j < NX; j++) {
+            const int8_t *q8 = x[j][i].qs;
+            __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+            UNROLL
+            for (int c = 0; c < 4; c++) {
+                s0 = _mm256_dpwssd_epi32(s0, _mm256_maddubs_epi16(lo[c], ld256(q8 + 64 * c)), bcast16(sc16, 2 * c));
+                s1 = _mm256_dpwssd_epi32(s1, _mm256_maddubs_epi16(hi[c], ld256(q8 + 64 * c + 32)),
+                                         bcast16(sc16, 2 * c + 1));
+            }
+            const __m256i ms = _mm256_madd_epi16(ld256(x[j][i].bsums), mdup);
+            const float dx = x[j][i].d;
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(dx * dw), acc[j]);
+            accm[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_set1_ps(dx * mw), accm[j]);
+        }
+    }
+    UNROLL
+    for (int j = 0; j < NX; j++) out[j] = hsum8(acc[j]) - hsum8(accm[j]);
+}
+
+G4_AI void q4_k_core(int64_t n, float *out, const void *w, const void *x, size_t xs, const int NX) {
+    q45_k_core(n, out, w, x, xs, NX, 0);
+}
+DEFINE_DOTS(q4_k, q4_k_core)
+G4_AI void q5_k_core(int64_t n, float *out, const void *w, const void *x, size_t xs, const int NX) {
+    q45_k_core(n, out, w, x, xs, NX, 1);
+}
+DEFINE_DOTS(q5_k, q5_k_core)
+
+/* IQ4_XS: codebook values through the sign trick (|v| u8 x sign-adjusted x), then
+ * dpwssd with the signed sub-block scale ls - 32. */
+G4_AI void iq4xs_core(int64_t n, float *out, const void *vw, const void *vx, size_t xs, const int NX) {
+    const block_iq4_xs *w = vw;
+    const block_q8_K *x[4];
+    __m256 acc[4];
+    UNROLL
+    for (int j = 0; j < NX; j++) {
+        x[j] = XROW(block_q8_K, vx, j, xs);
+        acc[j] = _mm256_setzero_ps();
+    }
+    const __m256i tbl = _mm256_broadcastsi128_si256(ld128(g4_kvalues_iq4nl));
+    const int64_t nb = n / QK_K;
+    for (int64_t i = 0; i < nb; i++) {
+        PF_ROWS(x, NX, (size_t)(i + 2) * sizeof(block_q8_K), 5);
+        __m256i aw[8], sw[8], ls[8];
+        UNROLL
+        for (int b = 0; b < 8; b++) {
+            const __m256i v = _mm256_shuffle_epi8(tbl, nib32(w[i].qs + 16 * b));
+            aw[b] = _mm256_abs_epi8(v);
+            sw[b] = v;
+            const int l = ((w[i].scales_l[b / 2] >> (4 * (b % 2))) & 0xF) | (((w[i].scales_h >> (2 * b)) & 3) << 4);
+            ls[b] = _mm256_set1_epi16((short)(l - 32));
+        }
+        const float dw = h2f(w[i].d);
+        UNROLL
+        for (int j = 0; j < NX; j++) {
+            const int8_t *q8 = x[j][i].qs;
+            __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+            UNROLL
+            for (int b = 0; b < 8; b += 2) {
+                s0 = _mm256_dpwssd_epi32(s0, _mm256_maddubs_epi16(aw[b], _mm256_sign_epi8(ld256(q8 + 32 * b), sw[b])), ls[b]);
+                s1 = _mm256_dpwssd_epi32(
+                    s1, _mm256_maddubs_epi16(aw[b + 1], _mm256_sign_epi8(ld256(q8 + 32 * b + 32), sw[b + 1])), ls[b + 1]);
+            }
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(x[j][i].d * dw),
+                                     acc[j]);
+        }
+    }
+    UNROLL
+    for (int j = 0; j < NX; j++) out[j] = hsum8(acc[j]);
+}
+DEFINE_DOTS(iq4xs, iq4xs_core)
+
+/* ------------------------------------ other 32-element blocks, 256-bit VNNI ---- */
+
+/* byte k = 0xFF if bit k of b is set (k = 0..31). */
+G4_AI __m256i bits_to_bytes(uint32_t b) {
+    __m256i v = _mm256_set1_epi32((int)b);
+    v = _mm256_shuffle_epi8(v, _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL,
+                                                 0x0101010101010101LL, 0));
+    const __m256i bm = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bm), bm);
+}
+
+G4_AI float e8m0_half(uint8_t e) {
+    uint32_t bits = e < 2 ? (0x00200000u << e) : ((uint32_t)(e - 1) << 23);
+    return g4_bits_f32(bits);
+}
+
+/* MXFP4 codebook + 128 as u8. */
+static const int8_t k_mxfp4_u8[16] = {-128, -127, -126, -125, -124, -122, -120, -116,
+                                      -128, 127,  126,  125,  124,  122,  120,  116};
+
+/* Per block: u = unsigned operand (32 bytes, element order), value = u - OFF; Q8_0 or
+ * Q8_1 activations (HAS_M: + m·s per block, summed in a scalar as in x86_avx2.c). */
+#define BLOCK32V_CORE(fn, WT, XT, WDEC, OFF, WSCALE, HAS_M)                                \
+    G4_AI void fn##_step(const WT *w, const XT *const *x, int64_t i, __m256 *acc, float *ms, \
+                         const int NX) {                                                   \
+        const __m256i wq = WDEC(&w[i]);                                                    \
+        const float dw = WSCALE(&w[i]);                                                    \
+        UNROLL                                                                             \
+        for (int j = 0; j < NX; j++) {                                                     \
+            const __m256i xq = ld256(x[j][i].qs);                                          \
+            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wq, xq);               \
+            if (OFF)                                                                       \
+                s = _mm256_sub_epi32(                                                      \
+                    s, _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)(OFF)), xq)); \
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * h2f(x[j][i].d)), \
+                                     acc[j]);                                              \
+            if (HAS_M) ms[j] += fp16_at(&w[i], 2) * fp16_at(&x[j][i], 2);                  \
+        }                                                                                  \
+    }                                                                                      \
+    G4_AI void fn(int64_t n, float *out, const void *vw, const void *vx, size_t xs,       \
+                  const int NX) {                                                          \
+        const WT *w = vw;                                                                  \
+        const XT *x[4];                                                                    \
+        __m256 acc0[4], acc1[4];                                                           \
+        float ms[4];                                                                       \
+        UNROLL                                                                             \
+        for (int j = 0; j < NX; j++) {                                                     \
+            x[j] = XROW(XT, vx, j, xs);                                                    \
+            acc0[j] = acc1[j] = _mm256_setzero_ps();                                       \
+            ms[j] = 0.0f;                                                                  \
+        }                                                                                  \
+        const int64_t nb = n / 32;                                                         \
+        int64_t i = 0;                                                                     \
+        for (; i + 2 <= nb; i += 2) {                                                      \
+            PF_ROWS(x, NX, (size_t)(i + 16) * sizeof(XT), 2);                              \
+            fn##_step(w, x, i, acc0, ms, NX);                                              \
+            fn##_step(w, x, i + 1, acc1, ms, NX);                                          \
+        }                                                                                  \
+        if (i < nb) fn##_step(w, x, i, acc0, ms, NX);                                      \
+        UNROLL                                                                             \
+        for (int j = 0; j < NX; j++) out[j] = hsum8(_mm256_add_ps(acc0[j], acc1[j])) + ms[j]; \
+    }
+
+G4_AI __m256i q4_1_dec(const block_q4_1 *b) { return nib32(b->qs); }
+G4_AI float q4_1_scale(const block_q4_1 *b) { return h2f(b->d); }
+BLOCK32V_CORE(q4_1_core, block_q4_1, block_q8_1, q4_1_dec, 0, q4_1_scale, 1)
+DEFINE_DOTS(q4_1, q4_1_core)
+
+G4_AI __m256i q5_0_dec(const block_q5_0 *b) {
+    return _mm256_or_si256(nib32(b->qs), _mm256_and_si256(bits_to_bytes(rd32(b->qh)), _mm256_set1_epi8(0x10)));
+}
+G4_AI float q5_0_scale(const block_q5_0 *b) { return h2f(b->d); }
+BLOCK32V_CORE(q5_0_core, block_q5_0, block_q8_0, q5_0_dec, 16, q5_0_scale, 0)
+DEFINE_DOTS(q5_0, q5_0_core)
+
+G4_AI __m256i q5_1_dec(const block_q5_1 *b) {
+    return _mm256_or_si256(nib32(b->qs), _mm256_and_si256(bits_to_bytes(rd32(b->qh)), _mm256_set1_epi8(0x10)));
+}
+G4_AI float q5_1_scale(const block_q5_1 *b) { return h2f(b->d); }
+BLOCK32V_CORE(q5_1_core, block_q5_1, block_q8_1, q5_1_dec, 0, q5_1_scale, 1)
+DEFINE_DOTS(q5_1, q5_1_core)
+
+G4_AI __m256i mxfp4_dec(const block_mxfp4 *b) {
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(ld128(k_mxfp4_u8)), nib32(b->qs));
+}
+G4_AI float mxfp4_scale(const block_mxfp4 *b) { return e8m0_half(b->e); }
+BLOCK32V_CORE(mxfp4_core, block_mxfp4, block_q8_0, mxfp4_dec, 128, mxfp4_scale, 0)
+DEFINE_DOTS(mxfp4, mxfp4_core)
+
+/* ------------------------------------------------------------------ setup ---- */
+
+void g4_kernels_avx512(g4_kernels *k) {
+    /* Every AVX-512 CPU has AVX2/FMA/F16C: start from those kernels, then replace. */
+    g4_kernels_avx2(k);
+    const g4_cpu *cpu = g4_cpu_get();
+    if (!cpu->avx512vnni) return;
+#define SET(T, name) (k->dot[T] = name##_dot, k->dot_multi[T] = name##_multi)
+    SET(G4_TYPE_Q4_0, q4_0);
+    SET(G4_TYPE_IQ4_NL, iq4nl);
+    SET(G4_TYPE_Q8_0, q8_0);
+    SET(G4_TYPE_Q4_K, q4_k);
+    SET(G4_TYPE_Q5_K, q5_k);
+    SET(G4_TYPE_Q6_K, q6_k);
+    SET(G4_TYPE_IQ4_XS, iq4xs);
+    SET(G4_TYPE_Q4_1, q4_1);
+    SET(G4_TYPE_Q5_0, q5_0);
+    SET(G4_TYPE_Q5_1, q5_1);
+    SET(G4_TYPE_MXFP4, mxfp4);
+#undef SET
+}
