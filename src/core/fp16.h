@@ -17,7 +17,8 @@ static inline float g4_fp16_to_f32(uint16_t h) {
         float f = (float)man * 5.9604644775390625e-8f;
         return sign ? -f : f;
     }
-    if (exp == 31) return g4_bits_f32(sign | 0x7f800000u | (man << 13));
+    if (exp == 31) /* inf, or NaN made quiet as F16C does */
+        return g4_bits_f32(sign | 0x7f800000u | (man << 13) | (man ? 0x400000u : 0));
     return g4_bits_f32(sign | ((exp + 112) << 23) | (man << 13));
 }
 

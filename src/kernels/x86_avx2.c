@@ -701,6 +701,65 @@ static void deq_q8_0(const void *src, float *y, int64_t n) {
     }
 }
 
+/* 8 bytes at p (unsigned or signed) -> 8 floats */
+G4_AI __m256 u8x8_ps(const uint8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+G4_AI __m256 i8x8_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)); }
+
+/* Q4_K: (d·sc)·q − dmin·m, the reference's order (a mul then a sub, no fma). */
+static void deq_q4_k(const void *src, float *y, int64_t n) {
+    const block_q4_K *b = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        kscales(b[i].scales, sc, mn);
+        const float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+        for (int c = 0; c < 4; c++, y += 64) {
+            uint8_t lo[32], hi[32];
+            const __m256i q = loadu256(b[i].qs + 32 * c);
+            _mm256_storeu_si256((__m256i *)lo, _mm256_and_si256(q, _mm256_set1_epi8(0x0F)));
+            _mm256_storeu_si256((__m256i *)hi, _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0F)));
+            const __m256 d1 = _mm256_set1_ps(d * (float)sc[2 * c]), m1 = _mm256_set1_ps(dmin * (float)mn[2 * c]);
+            const __m256 d2 = _mm256_set1_ps(d * (float)sc[2 * c + 1]), m2 = _mm256_set1_ps(dmin * (float)mn[2 * c + 1]);
+            UNROLL
+            for (int k = 0; k < 32; k += 8) {
+                _mm256_storeu_ps(y + k, _mm256_sub_ps(_mm256_mul_ps(d1, u8x8_ps(lo + k)), m1));
+                _mm256_storeu_ps(y + 32 + k, _mm256_sub_ps(_mm256_mul_ps(d2, u8x8_ps(hi + k)), m2));
+            }
+        }
+    }
+}
+
+/* Q6_K: (d·sc)·(q − 32). */
+static void deq_q6_k(const void *src, float *y, int64_t n) {
+    const block_q6_K *b = src;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = h2f(b[i].d);
+        for (int h = 0; h < 2; h++, y += 128) {
+            const uint8_t *ql = b[i].ql + 64 * h, *qhp = b[i].qh + 32 * h;
+            const int8_t *sc = b[i].scales + 8 * h;
+            const __m256i l0 = loadu256(ql), l1 = loadu256(ql + 32), hh = loadu256(qhp);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hh, 4), m30));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hh, 2), m30));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hh, m30));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(hh, 2), m30));
+            UNROLL
+            for (int k = 0; k < 4; k++) {
+                const __m256i v = _mm256_sub_epi8(q[k], c32);
+                const __m128i v0 = _mm256_castsi256_si128(v), v1 = _mm256_extracti128_si256(v, 1);
+                const __m256 s0 = _mm256_set1_ps(d * (float)sc[2 * k]), s1 = _mm256_set1_ps(d * (float)sc[2 * k + 1]);
+                _mm256_storeu_ps(y + 32 * k, _mm256_mul_ps(s0, i8x8_ps(v0)));
+                _mm256_storeu_ps(y + 32 * k + 8, _mm256_mul_ps(s0, i8x8_ps(_mm_srli_si128(v0, 8))));
+                _mm256_storeu_ps(y + 32 * k + 16, _mm256_mul_ps(s1, i8x8_ps(v1)));
+                _mm256_storeu_ps(y + 32 * k + 24, _mm256_mul_ps(s1, i8x8_ps(_mm_srli_si128(v1, 8))));
+            }
+        }
+    }
+}
+
 void g4_kernels_avx2(g4_kernels *k) {
 #define SET(T, name) (k->dot[T] = name##_dot, k->dot_multi[T] = name##_multi)
     SET(G4_TYPE_F32, f32);
@@ -726,4 +785,6 @@ void g4_kernels_avx2(g4_kernels *k) {
     k->dequant[G4_TYPE_F16] = deq_f16;
     k->dequant[G4_TYPE_Q4_0] = deq_q4_0;
     k->dequant[G4_TYPE_Q8_0] = deq_q8_0;
+    k->dequant[G4_TYPE_Q4_K] = deq_q4_k;
+    k->dequant[G4_TYPE_Q6_K] = deq_q6_k;
 }
