@@ -15,6 +15,7 @@
 #include "core/fp16.h"
 #include "kernels/kernels.h"
 #include "kernels/quants.h"
+#include "kernels/ref.h"
 
 #define G4_AI static inline __attribute__((always_inline))
 /* full unrolling of the small loops over rows / accumulators / chunks, so that the
@@ -668,6 +669,120 @@ G4_AI void iq4xs_core(int64_t n, float *out, const void *vw, const void *vx, siz
 }
 DEFINE_DOTS(iq4xs, iq4xs_core)
 
+/* Q2_K: 2-bit q with 4-bit scale / min per 16 elements. For half h and shift 2m the 32
+ * bytes qs[32h..] give elements 128h + 32m + 0..31, whose two 16-groups use scales
+ * 8h + 2m and 8h + 2m + 1. isum = Σ sc·Σq·x, summs = Σ min·bsum. */
+G4_AI void q2_k_core(int64_t n, float *out, const void *vw, const void *vx, size_t xs, const int NX) {
+    const block_q2_K *w = vw;
+    const block_q8_K *x[4];
+    __m256 acc[4], accm[4];
+    UNROLL
+    for (int j = 0; j < NX; j++) {
+        x[j] = XROW(block_q8_K, vx, j, xs);
+        acc[j] = accm[j] = _mm256_setzero_ps();
+    }
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const int64_t nb = n / QK_K;
+    for (int64_t i = 0; i < nb; i++) {
+        PF_ROWS(x, NX, (size_t)(i + 2) * sizeof(block_q8_K), 5);
+        const __m128i sb = loadu128(w[i].scales);
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sb, 4), _mm_set1_epi8(0x0F)));
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sb, _mm_set1_epi8(0x0F)));
+        __m256i q[2][4], scv[2][4];
+        UNROLL
+        for (int h = 0; h < 2; h++) {
+            const __m256i Q = loadu256(w[i].qs + 32 * h);
+            const __m256i s8 = _mm256_permute4x64_epi64(sc16, h ? 0xEE : 0x44);
+            UNROLL
+            for (int m = 0; m < 4; m++) {
+                q[h][m] = _mm256_and_si256(_mm256_srli_epi16(Q, 2 * m), m3);
+                const short a = (short)((4 * m) | ((4 * m + 1) << 8)), b = (short)((4 * m + 2) | ((4 * m + 3) << 8));
+                scv[h][m] = _mm256_shuffle_epi8(s8, _mm256_setr_epi16(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b));
+            }
+        }
+        const float dw = h2f(w[i].d), mw = h2f(w[i].dmin);
+        UNROLL
+        for (int j = 0; j < NX; j++) {
+            const int8_t *q8 = x[j][i].qs;
+            __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+            UNROLL
+            for (int h = 0; h < 2; h++) {
+                UNROLL
+                for (int m = 0; m < 4; m += 2) {
+                    const __m256i p0 = _mm256_maddubs_epi16(q[h][m], loadu256(q8 + 128 * h + 32 * m));
+                    const __m256i p1 = _mm256_maddubs_epi16(q[h][m + 1], loadu256(q8 + 128 * h + 32 * m + 32));
+                    s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, scv[h][m]));
+                    s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, scv[h][m + 1]));
+                }
+            }
+            const __m256i ms = _mm256_madd_epi16(loadu256(x[j][i].bsums), mins);
+            const float dx = x[j][i].d;
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(dx * dw), acc[j]);
+            accm[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_set1_ps(dx * mw), accm[j]);
+        }
+    }
+    UNROLL
+    for (int j = 0; j < NX; j++) out[j] = hsum8(acc[j]) - hsum8(accm[j]);
+}
+DEFINE_DOTS(q2_k, q2_k_core)
+
+/* Q3_K: q + 4 = (2 low bits) | (hmask bit << 2) in 0..7, so
+ * Σ sc·Σ q·x = Σ sc·Σ (q+4)·x − 4·Σ sc·bsum (all integer). */
+G4_AI void q3_k_core(int64_t n, float *out, const void *vw, const void *vx, size_t xs, const int NX) {
+    const block_q3_K *w = vw;
+    const block_q8_K *x[4];
+    __m256 acc[4];
+    UNROLL
+    for (int j = 0; j < NX; j++) {
+        x[j] = XROW(block_q8_K, vx, j, xs);
+        acc[j] = _mm256_setzero_ps();
+    }
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    const int64_t nb = n / QK_K;
+    for (int64_t i = 0; i < nb; i++) {
+        PF_ROWS(x, NX, (size_t)(i + 2) * sizeof(block_q8_K), 5);
+        int8_t scs[16];
+        g4_q3k_scales(w[i].scales, scs);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(loadu128(scs));
+        const __m256i hm = loadu256(w[i].hmask);
+        __m256i q[2][4], scv[2][4];
+        UNROLL
+        for (int h = 0; h < 2; h++) {
+            const __m256i Q = loadu256(w[i].qs + 32 * h);
+            const __m256i s8 = _mm256_permute4x64_epi64(sc16, h ? 0xEE : 0x44);
+            UNROLL
+            for (int m = 0; m < 4; m++) {
+                const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + m), one);
+                q[h][m] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(Q, 2 * m), m3), _mm256_slli_epi16(hb, 2));
+                const short a = (short)((4 * m) | ((4 * m + 1) << 8)), b = (short)((4 * m + 2) | ((4 * m + 3) << 8));
+                scv[h][m] = _mm256_shuffle_epi8(s8, _mm256_setr_epi16(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b));
+            }
+        }
+        const float dw = h2f(w[i].d);
+        UNROLL
+        for (int j = 0; j < NX; j++) {
+            const int8_t *q8 = x[j][i].qs;
+            __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+            UNROLL
+            for (int h = 0; h < 2; h++) {
+                UNROLL
+                for (int m = 0; m < 4; m += 2) {
+                    const __m256i p0 = _mm256_maddubs_epi16(q[h][m], loadu256(q8 + 128 * h + 32 * m));
+                    const __m256i p1 = _mm256_maddubs_epi16(q[h][m + 1], loadu256(q8 + 128 * h + 32 * m + 32));
+                    s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, scv[h][m]));
+                    s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, scv[h][m + 1]));
+                }
+            }
+            const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(loadu256(x[j][i].bsums), sc16), 2);
+            const __m256i si = _mm256_sub_epi32(_mm256_add_epi32(s0, s1), corr);
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), _mm256_set1_ps(dw * x[j][i].d), acc[j]);
+        }
+    }
+    UNROLL
+    for (int j = 0; j < NX; j++) out[j] = hsum8(acc[j]);
+}
+DEFINE_DOTS(q3_k, q3_k_core)
+
 /* ------------------------------------------------------------ dequantizers ---- */
 
 static void deq_f16(const void *src, float *y, int64_t n) {
@@ -776,6 +891,8 @@ void g4_kernels_avx2(g4_kernels *k) {
     SET(G4_TYPE_Q5_K, q5_k);
     SET(G4_TYPE_Q6_K, q6_k);
     SET(G4_TYPE_IQ4_XS, iq4xs);
+    SET(G4_TYPE_Q2_K, q2_k);
+    SET(G4_TYPE_Q3_K, q3_k);
 #undef SET
     k->quant[G4_TYPE_Q8_0] = quant_q8_0;
     k->quant[G4_TYPE_Q8_1] = quant_q8_1;

@@ -158,6 +158,10 @@ G4_AI void w18_step(const uint8_t *w, const uint8_t *const *x, int64_t i, __m512
     __m512i q;
     __m512 dw;
     PF_ROWS(x, NX, 34 * (size_t)i + 512, 3);
+#ifdef W_PF
+    _mm_prefetch((const char *)w + 18 * i + W_PF, _MM_HINT_T0);
+    _mm_prefetch((const char *)w + 18 * i + W_PF + 64, _MM_HINT_T0);
+#endif
     w18_x4(w + 18 * i, &q, &dw);
     const __m512i lo = w18_operand(_mm512_and_si512(q, m4), KIND);
     const __m512i hi = w18_operand(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), KIND);
