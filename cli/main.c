@@ -36,6 +36,8 @@ static void usage(FILE *f) {
             "                    (ref = weights dequantized to f32, f32 activations)\n"
             "  --gelu MODE       table (default, fp16 lookup like llama.cpp) or exact\n"
             "  --ctx N           context size (default: min(4096, trained))\n"
+            "  --mmap, --no-mmap map the file, or copy the weights into RAM with huge pages\n"
+            "                    (faster decode); default: copy when it fits in free RAM\n"
             "  -h, --help        this text\n");
 }
 
@@ -49,6 +51,7 @@ typedef struct {
     int threads, ctx, gen, pp, tg, reps;
     g4_isa isa;
     g4_gelu_mode gelu;
+    g4_load_mode load;
 } opts;
 
 static bool parse_int(const char *s, int lo, int hi, int *out) {
@@ -119,6 +122,10 @@ static int parse_args(int argc, char **argv, opts *o) {
             INT(o->tg, 0, 1 << 20);
         } else if (!strcmp(a, "-r")) {
             INT(o->reps, 1, 1000);
+        } else if (!strcmp(a, "--no-mmap")) {
+            o->load = G4_LOAD_COPY;
+        } else if (!strcmp(a, "--mmap")) {
+            o->load = G4_LOAD_MMAP;
         } else if (!strcmp(a, "--isa")) {
             NEED();
             if (!g4_isa_parse(v, &o->isa)) {
@@ -167,6 +174,7 @@ static int open_engine(const opts *o, g4_engine **e) {
     cfg.n_threads = o->threads;
     cfg.max_isa = o->isa;
     cfg.gelu = o->gelu;
+    cfg.load = o->load;
     FILE *f = fopen(o->model, "rb");
     if (f) {
         if (fseek(f, 0, SEEK_END) == 0 && ftell(f) > (256L << 20) && isatty(2)) {

@@ -64,11 +64,19 @@ typedef enum {
     G4_GELU_EXACT      /* tanh GELU evaluated in f32 for every element */
 } g4_gelu_mode;
 
+typedef enum {
+    G4_LOAD_AUTO = 0, /* copy when the file fits in available RAM with 2 GiB to spare, else map */
+    G4_LOAD_MMAP,     /* map the file: starts at once, pages shared with the page cache */
+    G4_LOAD_COPY      /* read into RAM backed by transparent huge pages: ~10-15% faster decode
+                         (fewer TLB misses while streaming weights), RAM is not reclaimable */
+} g4_load_mode;
+
 typedef struct {
     const char *model_path; /* GGUF file (required) */
     int n_threads;          /* worker threads incl. the caller; 0 = number of online CPUs */
     g4_isa max_isa;         /* highest kernel ISA allowed; G4_ISA_BEST = detect */
     g4_gelu_mode gelu;      /* default G4_GELU_TABLE */
+    g4_load_mode load;      /* default G4_LOAD_AUTO */
     g4_log_fn log;          /* NULL = stderr */
     void *log_user;
     g4_log_level log_level; /* default G4_LOG_WARN */

@@ -53,6 +53,26 @@ static g4_status prefault(g4_engine *e, g4_error *err) {
     return G4_OK;
 }
 
+/* G4_LOAD_AUTO: copy into huge-page RAM when the file fits with 2 GiB to spare. */
+static bool want_copy(const g4_engine_config *cfg) {
+    if (cfg->load != G4_LOAD_AUTO) return cfg->load == G4_LOAD_COPY;
+    FILE *f = fopen(cfg->model_path, "rb");
+    long long size = -1;
+    if (f) {
+        if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+        fclose(f);
+    }
+    long long avail = -1;
+    FILE *mi = fopen("/proc/meminfo", "r");
+    if (mi) {
+        char line[256];
+        while (fgets(line, sizeof line, mi))
+            if (sscanf(line, "MemAvailable: %lld kB", &avail) == 1) break;
+        fclose(mi);
+    }
+    return size > 0 && avail > 0 && size + (2LL << 30) < avail * 1024;
+}
+
 g4_status g4_engine_open(const g4_engine_config *cfg, g4_engine **out, g4_error *err) {
     *out = NULL;
     if (!cfg || !cfg->model_path) return g4_fail(err, G4_ERR_ARG, "model_path is required");
@@ -60,7 +80,7 @@ g4_status g4_engine_open(const g4_engine_config *cfg, g4_engine **out, g4_error 
     g4_engine *e = calloc(1, sizeof *e);
     if (!e) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
     e->cfg = *cfg;
-    g4_status st = g4_model_load(cfg->model_path, &e->m, err);
+    g4_status st = g4_model_load(cfg->model_path, want_copy(cfg), &e->m, err);
     if (st) goto fail;
     e->isa = g4_kernels_init(&e->k, cfg->max_isa);
     e->ref_mode = cfg->max_isa == G4_ISA_REF;
@@ -80,7 +100,7 @@ g4_status g4_engine_open(const g4_engine_config *cfg, g4_engine **out, g4_error 
         }
         g4_gelu_table_init(e->gelu_table);
     }
-    if (cfg->progress && (st = prefault(e, err))) goto fail;
+    if (cfg->progress && (st = prefault(e, err))) goto fail; /* copy mode: pages already present */
     g4_log(e, G4_LOG_INFO, "loaded %s: %d layers, %s kernels, %d threads", cfg->model_path,
            e->m->hp.n_layer, g4_isa_name(e->isa), nt);
     *out = e;

@@ -624,7 +624,44 @@ g4_status g4_gguf_open_memory(const void *data, size_t size, g4_gguf **out, g4_e
     return open_common(g, out, err);
 }
 
+/* Copies the file into anonymous memory backed by transparent huge pages: the weights
+ * stream with far fewer TLB misses and the hardware prefetchers cross 2 MiB instead of
+ * 4 KiB boundaries (decode is a pure streaming read of every weight). */
+static g4_status read_into_anon(int fd, size_t size, void **out, size_t *map_len, const char *path,
+                                g4_error *err) {
+    const size_t huge = (size_t)2 << 20;
+    size_t len = (size + huge - 1) / huge * huge;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return g4_fail(err, G4_ERR_NOMEM, "%s: cannot allocate %zu bytes to load the model: %s", path,
+                       len, strerror(errno));
+#ifdef MADV_HUGEPAGE
+    madvise(p, len, MADV_HUGEPAGE);
+#endif
+    size_t done = 0;
+    while (done < size) {
+        size_t chunk = size - done < ((size_t)64 << 20) ? size - done : ((size_t)64 << 20);
+        ssize_t r = pread(fd, (uint8_t *)p + done, chunk, (off_t)done);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            g4_status st = g4_fail(err, G4_ERR_IO, "%s: read failed at byte %zu: %s", path, done,
+                                   r < 0 ? strerror(errno) : "unexpected end of file");
+            munmap(p, len);
+            return st;
+        }
+        done += (size_t)r;
+    }
+    mprotect(p, len, PROT_READ);
+    *out = p;
+    *map_len = len;
+    return G4_OK;
+}
+
 g4_status g4_gguf_open(const char *path, g4_gguf **out, g4_error *err) {
+    return g4_gguf_open_ex(path, false, out, err);
+}
+
+g4_status g4_gguf_open_ex(const char *path, bool copy_to_ram, g4_gguf **out, g4_error *err) {
     if (!out || !path) return g4_fail(err, G4_ERR_ARG, "gguf: NULL path or output pointer");
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -645,7 +682,14 @@ g4_status g4_gguf_open(const char *path, g4_gguf **out, g4_error *err) {
     }
     size_t size = (size_t)sb.st_size;
     void *map = NULL;
-    if (size) {
+    size_t map_len = size;
+    if (size && copy_to_ram) {
+        g4_status st = read_into_anon(fd, size, &map, &map_len, path, err);
+        if (st) {
+            close(fd);
+            return st;
+        }
+    } else if (size) {
         map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED) {
             int e = errno;
@@ -656,13 +700,13 @@ g4_status g4_gguf_open(const char *path, g4_gguf **out, g4_error *err) {
     close(fd);
     g4_gguf *g = calloc(1, sizeof *g);
     if (!g) {
-        if (map) munmap(map, size);
+        if (map) munmap(map, map_len);
         return g4_fail(err, G4_ERR_NOMEM, "%s: out of memory", path);
     }
     g->base = map;
     g->size = size;
     g->map = map;
-    g->map_len = size;
+    g->map_len = map_len;
     g4_status st = open_common(g, out, err);
     if (st) g4_error_prefix(err, "%s", path);
     return st;
