@@ -14,7 +14,7 @@
  * --hot keeps one copy of the weights (use a small shape to measure in-cache speed).
  *
  * Output: one line per case, e.g.
- *   isa=avx512 type=q4_0 rows=15360 cols=3840 ntok=1 threads=2 ms=.. gbps=.. gflops=.. commit=..
+ *   isa=avx512 type=q4_0 rows=15360 cols=3840 ntok=1 threads=2 ms=.. gbps=.. gflops=.. commit=.. cpu=..
  */
 #include <pthread.h>
 #include <sched.h>
@@ -59,6 +59,26 @@ static int cmp_double(const void *a, const void *b) {
 static double median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* CPU model for the output lines ("model name" of /proc/cpuinfo, spaces as '_'). */
+static char cpu_model[96] = "unknown";
+static void read_cpu_model(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        const char *v = strchr(line, ':');
+        if (!v) break;
+        v++;
+        while (*v == ' ' || *v == '\t') v++;
+        size_t n = 0;
+        for (; v[n] && v[n] != '\n' && n + 1 < sizeof cpu_model; n++) cpu_model[n] = v[n] == ' ' ? '_' : v[n];
+        cpu_model[n] = 0;
+        break;
+    }
+    fclose(f);
 }
 
 /* ---------------------------------------------------------------- thread pool ---- */
@@ -265,8 +285,8 @@ static void bench_bandwidth(int nth, int reps) {
     }
     pool_stop();
     double t = median(tm, reps);
-    printf("isa=none type=read_bw rows=0 cols=0 ntok=0 threads=%d ms=%.3f gbps=%.2f gflops=0 commit=%s\n",
-           nth, t * 1e3, (double)bytes / t / 1e9, G4_COMMIT);
+    printf("isa=none type=read_bw rows=0 cols=0 ntok=0 threads=%d ms=%.3f gbps=%.2f gflops=0 commit=%s cpu=%s\n",
+           nth, t * 1e3, (double)bytes / t / 1e9, G4_COMMIT, cpu_model);
     fflush(stdout);
     free(buf);
 }
@@ -318,8 +338,8 @@ static void bench_quant(const char *isa_list, const char *type_list, int64_t col
                 tm[r] = (now_s() - t0) / 16;
             }
             double t = median(tm, reps);
-            printf("isa=%s type=%s rows=1 cols=%lld ntok=1 threads=1 ms=%.4f gbps=%.2f gflops=0 commit=%s\n",
-                   g4_isa_name(isas[ii]), name, (long long)cols, t * 1e3, (double)cols * 4 / t / 1e9, G4_COMMIT);
+            printf("isa=%s type=%s rows=1 cols=%lld ntok=1 threads=1 ms=%.4f gbps=%.2f gflops=0 commit=%s cpu=%s\n",
+                   g4_isa_name(isas[ii]), name, (long long)cols, t * 1e3, (double)cols * 4 / t / 1e9, G4_COMMIT, cpu_model);
         }
     }
     fflush(stdout);
@@ -370,6 +390,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    read_cpu_model();
     if (max_threads < 1) max_threads = 1;
     if (max_threads > MAX_THREADS) max_threads = MAX_THREADS;
     if (quick && !custom_shape) nshapes = 1;
@@ -444,10 +465,10 @@ int main(int argc, char **argv) {
                         }
                         double tmed = median(tm, nrep);
                         printf("isa=%s type=%s rows=%lld cols=%lld ntok=1 threads=%d ms=%.3f gbps=%.2f "
-                               "gflops=%.2f commit=%s\n",
+                               "gflops=%.2f commit=%s cpu=%s\n",
                                g4_isa_name(isa), g4_type_name(t), (long long)rows, (long long)cols, pool.nth,
                                tmed * 1e3, (double)wbytes / tmed / 1e9,
-                               2.0 * (double)rows * (double)cols / tmed / 1e9, G4_COMMIT);
+                               2.0 * (double)rows * (double)cols / tmed / 1e9, G4_COMMIT, cpu_model);
                         fflush(stdout);
                     }
                     if (do_prefill) {
@@ -466,10 +487,10 @@ int main(int argc, char **argv) {
                         }
                         double tmed = median(tm, nrep);
                         printf("isa=%s type=%s rows=%lld cols=%lld ntok=%d threads=%d ms=%.3f gbps=%.2f "
-                               "gflops=%.2f commit=%s\n",
+                               "gflops=%.2f commit=%s cpu=%s\n",
                                g4_isa_name(isa), g4_type_name(t), (long long)rows, (long long)cols, ntok, pool.nth,
                                tmed * 1e3, (double)wbytes / tmed / 1e9,
-                               2.0 * (double)rows * (double)cols * ntok / tmed / 1e9, G4_COMMIT);
+                               2.0 * (double)rows * (double)cols * ntok / tmed / 1e9, G4_COMMIT, cpu_model);
                         fflush(stdout);
                     }
                     pool_stop();

@@ -192,7 +192,9 @@ static int open_engine(const opts *o, g4_engine **e) {
 
 static int cmd_info(const opts *o) {
     g4_engine *e;
-    if (open_engine(o, &e)) return 1;
+    opts oi = *o;
+    oi.load = G4_LOAD_MMAP; /* only metadata is read: no reason to copy the weights */
+    if (open_engine(&oi, &e)) return 1;
     size_t n = g4_engine_describe(e, o->ctx, NULL, 0);
     char *buf = malloc(n + 1);
     if (!buf) return 1;

@@ -80,7 +80,8 @@ g4_status g4_engine_open(const g4_engine_config *cfg, g4_engine **out, g4_error 
     g4_engine *e = calloc(1, sizeof *e);
     if (!e) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
     e->cfg = *cfg;
-    g4_status st = g4_model_load(cfg->model_path, want_copy(cfg), &e->m, err);
+    const bool copy = want_copy(cfg);
+    g4_status st = g4_model_load(cfg->model_path, copy, cfg->progress, cfg->progress_user, &e->m, err);
     if (st) goto fail;
     e->isa = g4_kernels_init(&e->k, cfg->max_isa);
     e->ref_mode = cfg->max_isa == G4_ISA_REF;
@@ -100,7 +101,7 @@ g4_status g4_engine_open(const g4_engine_config *cfg, g4_engine **out, g4_error 
         }
         g4_gelu_table_init(e->gelu_table);
     }
-    if (cfg->progress && (st = prefault(e, err))) goto fail; /* copy mode: pages already present */
+    if (cfg->progress && !copy && (st = prefault(e, err))) goto fail; /* copy: reported while reading */
     g4_log(e, G4_LOG_INFO, "loaded %s: %d layers, %s kernels, %d threads", cfg->model_path,
            e->m->hp.n_layer, g4_isa_name(e->isa), nt);
     *out = e;

@@ -628,7 +628,7 @@ g4_status g4_gguf_open_memory(const void *data, size_t size, g4_gguf **out, g4_e
  * stream with far fewer TLB misses and the hardware prefetchers cross 2 MiB instead of
  * 4 KiB boundaries (decode is a pure streaming read of every weight). */
 static g4_status read_into_anon(int fd, size_t size, void **out, size_t *map_len, const char *path,
-                                g4_error *err) {
+                                g4_progress_fn progress, void *user, g4_error *err) {
     const size_t huge = (size_t)2 << 20;
     size_t len = (size + huge - 1) / huge * huge;
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -650,6 +650,10 @@ static g4_status read_into_anon(int fd, size_t size, void **out, size_t *map_len
             return st;
         }
         done += (size_t)r;
+        if (progress && !progress(user, done, size)) {
+            munmap(p, len);
+            return g4_fail(err, G4_ERR_CANCELLED, "%s: loading cancelled", path);
+        }
     }
     mprotect(p, len, PROT_READ);
     *out = p;
@@ -658,10 +662,11 @@ static g4_status read_into_anon(int fd, size_t size, void **out, size_t *map_len
 }
 
 g4_status g4_gguf_open(const char *path, g4_gguf **out, g4_error *err) {
-    return g4_gguf_open_ex(path, false, out, err);
+    return g4_gguf_open_ex(path, false, NULL, NULL, out, err);
 }
 
-g4_status g4_gguf_open_ex(const char *path, bool copy_to_ram, g4_gguf **out, g4_error *err) {
+g4_status g4_gguf_open_ex(const char *path, bool copy_to_ram, g4_progress_fn progress, void *user,
+                          g4_gguf **out, g4_error *err) {
     if (!out || !path) return g4_fail(err, G4_ERR_ARG, "gguf: NULL path or output pointer");
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -684,7 +689,7 @@ g4_status g4_gguf_open_ex(const char *path, bool copy_to_ram, g4_gguf **out, g4_
     void *map = NULL;
     size_t map_len = size;
     if (size && copy_to_ram) {
-        g4_status st = read_into_anon(fd, size, &map, &map_len, path, err);
+        g4_status st = read_into_anon(fd, size, &map, &map_len, path, progress, user, err);
         if (st) {
             close(fd);
             return st;

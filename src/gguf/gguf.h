@@ -57,8 +57,10 @@ typedef struct g4_gguf g4_gguf;
 /* Maps the file read-only. */
 g4_status g4_gguf_open(const char *path, g4_gguf **out, g4_error *err);
 /* As g4_gguf_open; copy_to_ram reads the file into anonymous memory with transparent
- * huge pages instead of mapping it (faster streaming of the weights, uses RAM). */
-g4_status g4_gguf_open_ex(const char *path, bool copy_to_ram, g4_gguf **out, g4_error *err);
+ * huge pages instead of mapping it (faster streaming of the weights, uses RAM), calling
+ * progress (may be NULL) as bytes arrive. */
+g4_status g4_gguf_open_ex(const char *path, bool copy_to_ram, g4_progress_fn progress, void *user,
+                          g4_gguf **out, g4_error *err);
 /* Parses a caller-owned buffer (kept borrowed; used by tests and fuzzers). */
 g4_status g4_gguf_open_memory(const void *data, size_t size, g4_gguf **out, g4_error *err);
 void g4_gguf_close(g4_gguf *g);

@@ -97,97 +97,132 @@ G4_AI float hsum16(__m512 v) {
 
 /* ------------------------------------------------ permute index tables ---- */
 
-/* 18-byte blocks (Q4_0, IQ4_NL), sources A = w[0..63], B = w[8..71]:
- * lane b = qs of block b (bytes 18b+2 .. 18b+17); block 3 is taken from B. */
+/* 18-byte blocks (Q4_0, IQ4_NL), sources A = w[0..63] and T = w[64..71] (an 8-byte
+ * load): lane b = qs of block b (bytes 18b+2 .. 18b+17). */
 static const int16_t k_idx_w18q[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12,
                                        13, 14, 15, 16, 17, 19, 20, 21, 22, 23, 24,
-                                       25, 26, 56, 57, 58, 59, 60, 61, 62, 63};
-/* d of the 4 blocks (bytes 18b), each repeated 4 times, from A. */
-static const int16_t k_idx_w18d[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27,
-                                       0, 0, 0, 0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0};
-/* 34-byte blocks (Q8_0): first halves qs[0..15] (bytes 34b+2..) from L0 = p[0..63],
- * L1 = p[64..127]; second halves qs[16..31] (bytes 34b+18..) from M0 = p[8..71],
- * M1 = p[72..135]; d (bytes 34b) x4 from L0/L1. */
+                                       25, 26, 28, 29, 30, 31, 32, 33, 34, 35};
+/* 34-byte blocks (Q8_0) from L0 = p[0..63], L1 = p[64..127]: first halves qs[0..15]
+ * (bytes 34b+2..) and second halves qs[16..31] (bytes 34b+18..); the last 8 bytes of
+ * block 3 (p[128..135]) are not in L0/L1 and are put in by the caller. */
 static const int16_t k_idx_x34l[32] = {1,  2,  3,  4,  5,  6,  7,  8,  18, 19, 20,
                                        21, 22, 23, 24, 25, 35, 36, 37, 38, 39, 40,
                                        41, 42, 52, 53, 54, 55, 56, 57, 58, 59};
-static const int16_t k_idx_x34h[32] = {5,  6,  7,  8,  9,  10, 11, 12, 22, 23, 24,
-                                       25, 26, 27, 28, 29, 39, 40, 41, 42, 43, 44,
-                                       45, 46, 56, 57, 58, 59, 60, 61, 62, 63};
-static const int16_t k_idx_x34d[32] = {0, 0, 0, 0, 17, 17, 17, 17, 34, 34, 34, 34, 51, 51, 51, 51,
-                                       0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0};
+static const int16_t k_idx_x34h[32] = {9,  10, 11, 12, 13, 14, 15, 16, 26, 27, 28,
+                                       29, 30, 31, 32, 33, 43, 44, 45, 46, 47, 48,
+                                       49, 50, 60, 61, 62, 63, 0,  0,  0,  0};
+/* d of the 4 blocks in words 0..3: 18-byte blocks from A, 34-byte blocks from L0/L1. */
+static const int16_t k_idx_w18d4[32] = {0, 9, 18, 27};
+static const int16_t k_idx_x34d4[32] = {0, 17, 34, 51};
 
 G4_AI __m512i idx(const int16_t *t) { return _mm512_loadu_si512(t); }
 
 /* Four Q8_0 blocks at p (136 bytes): lo/hi halves in lane = block layout, and the
  * 16 f32 scales (each block's d four times). */
-G4_AI void q8_0_x4(const uint8_t *p, __m512i *lo, __m512i *hi, __m512 *d) {
-    const __m512i L0 = ld512(p), L1 = ld512(p + 64), M0 = ld512(p + 8), M1 = ld512(p + 72);
+G4_AI void q8_0_x4(const uint8_t *p, __m512i *lo, __m512i *hi, __m128 *d) {
+    const __m512i L0 = ld512(p), L1 = ld512(p + 64);
+    const __m128i T = _mm_loadl_epi64((const __m128i *)(p + 128));
     *lo = _mm512_permutex2var_epi16(L0, idx(k_idx_x34l), L1);
-    *hi = _mm512_permutex2var_epi16(M0, idx(k_idx_x34h), M1);
-    *d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(L0, idx(k_idx_x34d), L1)));
+    *hi = _mm512_mask_broadcastq_epi64(_mm512_permutex2var_epi16(L0, idx(k_idx_x34h), L1), 0x80, T);
+    *d = _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(L0, idx(k_idx_x34d4), L1)));
+}
+/* 4 block scales (one per 128-bit lane) -> each repeated over its lane */
+G4_AI __m512 lane_scales(__m128 d) {
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                                 _mm512_castps128_ps512(d));
 }
 
 /* Four 18-byte blocks at p (72 bytes): the 4 x 16 packed nibble bytes and the scales. */
-G4_AI void w18_x4(const uint8_t *p, __m512i *q, __m512 *d) {
-    const __m512i A = ld512(p), B = ld512(p + 8);
-    *q = _mm512_permutex2var_epi16(A, idx(k_idx_w18q), B);
-    *d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idx(k_idx_w18d), A)));
+G4_AI void w18_x4(const uint8_t *p, __m512i *q, __m128 *d) {
+    const __m512i A = ld512(p), T = _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)(p + 64)));
+    *q = _mm512_permutex2var_epi16(A, idx(k_idx_w18q), T);
+    *d = _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(idx(k_idx_w18d4), A)));
+}
+
+/* Four 17-byte MXFP4 blocks at p (68 bytes). qs of block b is at 17b+1, an odd offset for
+ * even b, so the word permute reads S0 = p[1..64] (blocks 0, 2) and S1 = p[4..67]
+ * (blocks 1, 3). The E8M0 bytes e_b (at 17b) are the low bytes of words of E = p[0..63]
+ * and S0, gathered into dwords 0..3; the scale is 2^(e-128) (denormal for e < 2). */
+static const int16_t k_idx_w17q[32] = {0,  1,  2,  3,  4,  5,  6,  7,  39, 40, 41,
+                                       42, 43, 44, 45, 46, 17, 18, 19, 20, 21, 22,
+                                       23, 24, 56, 57, 58, 59, 60, 61, 62, 63};
+static const int16_t k_idx_w17e[32] = {0, 0, 40, 0, 17, 0, 57, 0};
+
+G4_AI void w17_x4(const uint8_t *p, __m512i *q, __m128 *d) {
+    const __m512i E = ld512(p), S0 = ld512(p + 1), S1 = ld512(p + 4);
+    *q = _mm512_permutex2var_epi16(S0, idx(k_idx_w17q), S1);
+    const __m128i e = _mm_and_si128(_mm512_castsi512_si128(_mm512_permutex2var_epi16(E, idx(k_idx_w17e), S0)),
+                                    _mm_set1_epi32(0xFF));
+    const __m128i nrm = _mm_slli_epi32(_mm_sub_epi32(e, _mm_set1_epi32(1)), 23);
+    const __m128i den = _mm_sllv_epi32(_mm_set1_epi32(0x00200000), e);
+    *d = _mm_castsi128_ps(_mm_blendv_epi8(nrm, den, _mm_cmplt_epi32(e, _mm_set1_epi32(2))));
 }
 
 /* ----------------------------------- Q4_0 / IQ4_NL / Q8_0 (32-element blocks) ---- */
 
-/* Single-block step (the tail of a row) with 256-bit VNNI: returns the 8 x i32 of
- * Σ u·x where u is the block's unsigned operand (32 bytes, element order). */
+/* 16 packed bytes -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31);
+ * used for blocks handled one at a time (row tails, other 32-element types). */
 G4_AI __m256i nib32(const uint8_t *qs) {
     __m128i r = ld128(qs);
     __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(r), _mm_srli_epi16(r, 4), 1);
     return _mm256_and_si256(t, _mm256_set1_epi8(0x0F));
 }
 
-/* Weight kinds sharing the 18-byte layout: operand = unsigned byte u, value = u - OFF
- * (Q4_0: nibble, OFF 8; IQ4_NL: codebook + 128 looked up from the nibble, OFF 128). */
+/* 4-bit 32-element block kinds: operand = unsigned byte u, value = u - OFF.
+ * Q4_0: the nibble, OFF 8; IQ4_NL / MXFP4: codebook + 128 looked up from the nibble,
+ * OFF 128. Q4_0 and IQ4_NL blocks are 18 bytes (fp16 d, qs), MXFP4 17 (e8m0 e, qs). */
 #define KIND_Q4_0 0
 #define KIND_IQ4NL 1
+#define KIND_MXFP4 2
+#define KIND_BSZ(K) ((K) == KIND_MXFP4 ? 17 : 18)
+#define KIND_OFF(K) ((K) == KIND_Q4_0 ? 8 : 128)
 
 static const int8_t k_iq4nl_u8[16] = {1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103, -90, -75, -59, -39, -15};
+static const int8_t k_mxfp4_u8[16] = {-128, -127, -126, -125, -124, -122, -120, -116,
+                                      -128, 127,  126,  125,  124,  122,  120,  116};
 
-G4_AI __m512i w18_operand(__m512i nib, const int KIND) {
+G4_AI __m512i b4_operand(__m512i nib, const int KIND) {
     if (KIND == KIND_Q4_0) return nib;
-    const __m512i tbl = _mm512_broadcast_i32x4(ld128(k_iq4nl_u8)); /* kvalues + 128 as u8 */
+    const __m512i tbl = _mm512_broadcast_i32x4(ld128(KIND == KIND_IQ4NL ? k_iq4nl_u8 : k_mxfp4_u8));
     return _mm512_shuffle_epi8(tbl, nib);
 }
-G4_AI __m256i w18_operand256(__m256i nib, const int KIND) {
+G4_AI __m256i b4_operand256(__m256i nib, const int KIND) {
     if (KIND == KIND_Q4_0) return nib;
-    const __m256i tbl = _mm256_broadcastsi128_si256(ld128(k_iq4nl_u8));
+    const __m256i tbl = _mm256_broadcastsi128_si256(ld128(KIND == KIND_IQ4NL ? k_iq4nl_u8 : k_mxfp4_u8));
     return _mm256_shuffle_epi8(tbl, nib);
+}
+
+G4_AI float e8m0_half(uint8_t e) {
+    uint32_t bits = e < 2 ? (0x00200000u << e) : ((uint32_t)(e - 1) << 23);
+    return g4_bits_f32(bits);
 }
 
 /* Σ (u - OFF)·x over a block = dpbusd(u, x) - OFF·Σx, OFF·Σx = dpbusd(OFF, x).
  * One step = 4 blocks, accumulated into acc[j] of each row. */
-G4_AI void w18_step(const uint8_t *w, const uint8_t *const *x, int64_t i, __m512 *acc, const int NX,
-                    const int KIND) {
+G4_AI void b4_step(const uint8_t *w, const uint8_t *const *x, int64_t i, __m512 *acc, const int NX,
+                   const int KIND) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i off = _mm512_set1_epi8(KIND == KIND_Q4_0 ? 8 : (char)128);
+    const __m512i off = _mm512_set1_epi8((char)KIND_OFF(KIND));
     __m512i q;
-    __m512 dw;
+    __m128 dw;
     PF_ROWS(x, NX, 34 * (size_t)i + 512, 3);
-    PF_W(w + 18 * i, 2);
-    w18_x4(w + 18 * i, &q, &dw);
-    const __m512i lo = w18_operand(_mm512_and_si512(q, m4), KIND);
-    const __m512i hi = w18_operand(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), KIND);
+    PF_W(w + KIND_BSZ(KIND) * i, 2);
+    if (KIND == KIND_MXFP4) w17_x4(w + 17 * i, &q, &dw);
+    else w18_x4(w + 18 * i, &q, &dw);
+    const __m512i lo = b4_operand(_mm512_and_si512(q, m4), KIND);
+    const __m512i hi = b4_operand(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), KIND);
     UNROLL
     for (int j = 0; j < NX; j++) {
         __m512i xl, xh;
-        __m512 dx;
+        __m128 dx;
         q8_0_x4(x[j] + 34 * i, &xl, &xh, &dx);
         __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xl), hi, xh);
         __m512i c = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), off, xl), off, xh);
-        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(p, c)), _mm512_mul_ps(dw, dx), acc[j]);
+        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(p, c)), lane_scales(_mm_mul_ps(dw, dx)), acc[j]);
     }
 }
 
-G4_AI void w18_core(int64_t n, float *out, const void *vw, const void *vx, size_t xs, const int NX,
+G4_AI void b4_core(int64_t n, float *out, const void *vw, const void *vx, size_t xs, const int NX,
                     const int KIND) {
     const uint8_t *w = vw;
     const uint8_t *x[4];
@@ -202,18 +237,18 @@ G4_AI void w18_core(int64_t n, float *out, const void *vw, const void *vx, size_
     const int64_t nb = n / 32;
     int64_t i = 0;
     for (; i + 8 <= nb; i += 8) {
-        w18_step(w, x, i, acc0, NX, KIND);
-        w18_step(w, x, i + 4, acc1, NX, KIND);
+        b4_step(w, x, i, acc0, NX, KIND);
+        b4_step(w, x, i + 4, acc1, NX, KIND);
     }
     if (i + 4 <= nb) {
-        w18_step(w, x, i, acc0, NX, KIND);
+        b4_step(w, x, i, acc0, NX, KIND);
         i += 4;
     }
     for (; i < nb; i++) {
-        const block_q4_0 *b = (const block_q4_0 *)(w + 18 * i); /* same layout for IQ4_NL */
-        const __m256i wq = w18_operand256(nib32(b->qs), KIND);
-        const __m256i off8 = _mm256_set1_epi8(KIND == KIND_Q4_0 ? 8 : (char)128);
-        const float dw = h2f(b->d);
+        const uint8_t *b = w + KIND_BSZ(KIND) * i;
+        const __m256i wq = b4_operand256(nib32(b + KIND_BSZ(KIND) - 16), KIND);
+        const __m256i off8 = _mm256_set1_epi8((char)KIND_OFF(KIND));
+        const float dw = KIND == KIND_MXFP4 ? e8m0_half(b[0]) : fp16_at(b, 0);
         UNROLL
         for (int j = 0; j < NX; j++) {
             const block_q8_0 *xb = (const block_q8_0 *)(x[j] + 34 * i);
@@ -228,20 +263,25 @@ G4_AI void w18_core(int64_t n, float *out, const void *vw, const void *vx, size_
 }
 
 G4_AI void q4_0_core(int64_t n, float *out, const void *w, const void *x, size_t xs, const int NX) {
-    w18_core(n, out, w, x, xs, NX, KIND_Q4_0);
+    b4_core(n, out, w, x, xs, NX, KIND_Q4_0);
 }
 DEFINE_DOTS(q4_0, q4_0_core)
 
 G4_AI void iq4nl_core(int64_t n, float *out, const void *w, const void *x, size_t xs, const int NX) {
-    w18_core(n, out, w, x, xs, NX, KIND_IQ4NL);
+    b4_core(n, out, w, x, xs, NX, KIND_IQ4NL);
 }
 DEFINE_DOTS(iq4nl, iq4nl_core)
+
+G4_AI void mxfp4_core(int64_t n, float *out, const void *w, const void *x, size_t xs, const int NX) {
+    b4_core(n, out, w, x, xs, NX, KIND_MXFP4);
+}
+DEFINE_DOTS(mxfp4, mxfp4_core)
 
 /* Q8_0 x Q8_0: (w + 128) as u8 times x, minus 128·Σx. One step = 4 blocks. */
 G4_AI void q8_0_step(const uint8_t *w, const uint8_t *const *x, int64_t i, __m512 *acc, const int NX) {
     const __m512i sb = _mm512_set1_epi8((char)0x80);
     __m512i wl, wh;
-    __m512 dw;
+    __m128 dw;
     PF_ROWS(x, NX, 34 * (size_t)i + 512, 3);
     q8_0_x4(w + 34 * i, &wl, &wh, &dw);
     wl = _mm512_xor_si512(wl, sb);
@@ -249,11 +289,11 @@ G4_AI void q8_0_step(const uint8_t *w, const uint8_t *const *x, int64_t i, __m51
     UNROLL
     for (int j = 0; j < NX; j++) {
         __m512i xl, xh;
-        __m512 dx;
+        __m128 dx;
         q8_0_x4(x[j] + 34 * i, &xl, &xh, &dx);
         __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wl, xl), wh, xh);
         __m512i c = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), sb, xl), sb, xh);
-        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(p, c)), _mm512_mul_ps(dw, dx), acc[j]);
+        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(p, c)), lane_scales(_mm_mul_ps(dw, dx)), acc[j]);
     }
 }
 
@@ -497,14 +537,6 @@ G4_AI __m256i bits_to_bytes(uint32_t b) {
     return _mm256_cmpeq_epi8(_mm256_and_si256(v, bm), bm);
 }
 
-G4_AI float e8m0_half(uint8_t e) {
-    uint32_t bits = e < 2 ? (0x00200000u << e) : ((uint32_t)(e - 1) << 23);
-    return g4_bits_f32(bits);
-}
-
-/* MXFP4 codebook + 128 as u8. */
-static const int8_t k_mxfp4_u8[16] = {-128, -127, -126, -125, -124, -122, -120, -116,
-                                      -128, 127,  126,  125,  124,  122,  120,  116};
 
 /* Per block: u = unsigned operand (32 bytes, element order), value = u - OFF; Q8_0 or
  * Q8_1 activations (HAS_M: + m·s per block, summed in a scalar as in x86_avx2.c). */
@@ -568,12 +600,6 @@ G4_AI float q5_1_scale(const block_q5_1 *b) { return h2f(b->d); }
 BLOCK32V_CORE(q5_1_core, block_q5_1, block_q8_1, q5_1_dec, 0, q5_1_scale, 1)
 DEFINE_DOTS(q5_1, q5_1_core)
 
-G4_AI __m256i mxfp4_dec(const block_mxfp4 *b) {
-    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(ld128(k_mxfp4_u8)), nib32(b->qs));
-}
-G4_AI float mxfp4_scale(const block_mxfp4 *b) { return e8m0_half(b->e); }
-BLOCK32V_CORE(mxfp4_core, block_mxfp4, block_q8_0, mxfp4_dec, 128, mxfp4_scale, 0)
-DEFINE_DOTS(mxfp4, mxfp4_core)
 
 /* ------------------------------------------------------------------ setup ---- */
 

@@ -447,7 +447,8 @@ static g4_status setup_layers(g4_model *m, const int *n_kv, const int *n_ff, con
     return G4_OK;
 }
 
-g4_status g4_model_load(const char *path, bool copy_to_ram, g4_model **out, g4_error *err) {
+g4_status g4_model_load(const char *path, bool copy_to_ram, g4_progress_fn progress, void *user,
+                        g4_model **out, g4_error *err) {
     g4_error local = {0};
     if (!err) err = &local;
     *out = NULL;
@@ -455,7 +456,7 @@ g4_status g4_model_load(const char *path, bool copy_to_ram, g4_model **out, g4_e
     if (!m) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
     int *n_kv = NULL, *n_ff = NULL;
     bool *swa = NULL;
-    g4_status st = g4_gguf_open_ex(path, copy_to_ram, &m->gguf, err);
+    g4_status st = g4_gguf_open_ex(path, copy_to_ram, progress, user, &m->gguf, err);
     if (st) goto fail;
     copy_str_key(m->gguf, "general.architecture", m->hp.arch, sizeof m->hp.arch);
     copy_str_key(m->gguf, "general.name", m->hp.name, sizeof m->hp.name);

@@ -74,7 +74,8 @@ typedef struct g4_model {
     char **vocab;                   /* token strings (NUL-terminated copies) for display */
 } g4_model;
 
-g4_status g4_model_load(const char *path, bool copy_to_ram, g4_model **out, g4_error *err);
+g4_status g4_model_load(const char *path, bool copy_to_ram, g4_progress_fn progress, void *user,
+                        g4_model **out, g4_error *err);
 void g4_model_free(g4_model *m);
 
 /* The LM head: `output` when present, else the tied `token_embd`. */
