@@ -692,7 +692,7 @@ G4_AI void q2_k_core(int64_t n, float *out, const void *vw, const void *vx, size
         UNROLL
         for (int h = 0; h < 2; h++) {
             const __m256i Q = loadu256(w[i].qs + 32 * h);
-            const __m256i s8 = _mm256_permute4x64_epi64(sc16, h ? 0xEE : 0x44);
+            const __m256i s8 = h ? _mm256_permute4x64_epi64(sc16, 0xEE) : _mm256_permute4x64_epi64(sc16, 0x44);
             UNROLL
             for (int m = 0; m < 4; m++) {
                 q[h][m] = _mm256_and_si256(_mm256_srli_epi16(Q, 2 * m), m3);
@@ -749,7 +749,7 @@ G4_AI void q3_k_core(int64_t n, float *out, const void *vw, const void *vx, size
         UNROLL
         for (int h = 0; h < 2; h++) {
             const __m256i Q = loadu256(w[i].qs + 32 * h);
-            const __m256i s8 = _mm256_permute4x64_epi64(sc16, h ? 0xEE : 0x44);
+            const __m256i s8 = h ? _mm256_permute4x64_epi64(sc16, 0xEE) : _mm256_permute4x64_epi64(sc16, 0x44);
             UNROLL
             for (int m = 0; m < 4; m++) {
                 const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + m), one);

@@ -1,19 +1,20 @@
 /* x86_avx512.c — AVX-512 (F/BW/VL/DQ) + VNNI kernels. Compiled with the AVX-512 flags;
- * g4_kernels_avx512 is called (after g4_kernels_avx2) only on CPUs with AVX-512 F/BW/VL/DQ.
- * The VNNI kernels are installed only when the CPU also has AVX512_VNNI; otherwise the
- * AVX2 slots stay.
+ * g4_kernels_avx512 runs only on CPUs with AVX-512 F/BW/VL/DQ. It starts from the AVX2
+ * table and replaces the dot products that VNNI makes faster (only when the CPU has
+ * AVX512_VNNI); quantizers, dequantizers, the float dots and Q8_0 x Q8_0 stay AVX2 (on
+ * Zen 4 the 512-bit versions were not faster when the weights stream from memory).
  *
  * As in x86_avx2.c, every dot is one always-inlined core over NX activation rows, so
  * dot_multi[t] is bit-identical to dot[t]; whenever this file overrides dot[t] it also
  * overrides dot_multi[t]. Integer block sums are exact; only the float summation order
  * differs from the reference.
  *
- * 32-element blocks (Q4_0, IQ4_NL, Q8_0) use a "lane = block" layout: four consecutive
- * blocks are gathered with one two-source word permute (vpermt2w) into a zmm whose
- * 128-bit lane b holds 16 bytes of block b, the low-nibble / first-half and the
- * high-nibble / second-half of a block each filling one such zmm. Every block offset of
- * the 18- and 34-byte layouts is even, so word permutes suffice. The loads never reach
- * past the four blocks being processed. */
+ * 4-bit 32-element blocks (Q4_0, IQ4_NL, MXFP4) use a "lane = block" layout: four
+ * consecutive blocks are gathered with one two-source word permute (vpermt2w) into a zmm
+ * whose 128-bit lane b holds the 16 packed bytes of block b; the low and high nibbles then
+ * face the first and second halves of the four Q8_0 activation blocks, gathered the same
+ * way. The loads never reach past the four blocks being processed. K-quants and the
+ * remaining 32-element types use 512- or 256-bit maddubs + dpwssd / dpbusd. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -158,7 +159,7 @@ G4_AI void w17_x4(const uint8_t *p, __m512i *q, __m128 *d) {
     *d = _mm_castsi128_ps(_mm_blendv_epi8(nrm, den, _mm_cmplt_epi32(e, _mm_set1_epi32(2))));
 }
 
-/* ----------------------------------- Q4_0 / IQ4_NL / Q8_0 (32-element blocks) ---- */
+/* --------------------------------- Q4_0 / IQ4_NL / MXFP4 (32-element blocks) ---- */
 
 /* 16 packed bytes -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31);
  * used for blocks handled one at a time (row tails, other 32-element types). */
@@ -277,64 +278,6 @@ G4_AI void mxfp4_core(int64_t n, float *out, const void *w, const void *x, size_
 }
 DEFINE_DOTS(mxfp4, mxfp4_core)
 
-/* Q8_0 x Q8_0: (w + 128) as u8 times x, minus 128·Σx. One step = 4 blocks. */
-G4_AI void q8_0_step(const uint8_t *w, const uint8_t *const *x, int64_t i, __m512 *acc, const int NX) {
-    const __m512i sb = _mm512_set1_epi8((char)0x80);
-    __m512i wl, wh;
-    __m128 dw;
-    PF_ROWS(x, NX, 34 * (size_t)i + 512, 3);
-    q8_0_x4(w + 34 * i, &wl, &wh, &dw);
-    wl = _mm512_xor_si512(wl, sb);
-    wh = _mm512_xor_si512(wh, sb);
-    UNROLL
-    for (int j = 0; j < NX; j++) {
-        __m512i xl, xh;
-        __m128 dx;
-        q8_0_x4(x[j] + 34 * i, &xl, &xh, &dx);
-        __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wl, xl), wh, xh);
-        __m512i c = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), sb, xl), sb, xh);
-        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(p, c)), lane_scales(_mm_mul_ps(dw, dx)), acc[j]);
-    }
-}
-
-G4_AI void q8_0_core(int64_t n, float *out, const void *vw, const void *vx, size_t xs, const int NX) {
-    const uint8_t *w = vw;
-    const uint8_t *x[4];
-    __m512 acc0[4], acc1[4];
-    __m256 acct[4];
-    UNROLL
-    for (int j = 0; j < NX; j++) {
-        x[j] = XROW(uint8_t, vx, j, xs);
-        acc0[j] = acc1[j] = _mm512_setzero_ps();
-        acct[j] = _mm256_setzero_ps();
-    }
-    const int64_t nb = n / 32;
-    int64_t i = 0;
-    for (; i + 8 <= nb; i += 8) {
-        q8_0_step(w, x, i, acc0, NX);
-        q8_0_step(w, x, i + 4, acc1, NX);
-    }
-    if (i + 4 <= nb) {
-        q8_0_step(w, x, i, acc0, NX);
-        i += 4;
-    }
-    for (; i < nb; i++) {
-        const block_q8_0 *b = (const block_q8_0 *)(w + 34 * i);
-        const __m256i wq = _mm256_xor_si256(ld256(b->qs), _mm256_set1_epi8((char)0x80));
-        const float dw = h2f(b->d);
-        UNROLL
-        for (int j = 0; j < NX; j++) {
-            const block_q8_0 *xb = (const block_q8_0 *)(x[j] + 34 * i);
-            const __m256i xq = ld256(xb->qs);
-            __m256i s = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), wq, xq),
-                                         _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), xq));
-            acct[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * h2f(xb->d)), acct[j]);
-        }
-    }
-    UNROLL
-    for (int j = 0; j < NX; j++) out[j] = hsum16(_mm512_add_ps(acc0[j], acc1[j])) + hsum8(acct[j]);
-}
-DEFINE_DOTS(q8_0, q8_0_core)
 
 /* --------------------------------------------------------------- K-quants ---- */
 
@@ -611,7 +554,6 @@ void g4_kernels_avx512(g4_kernels *k) {
 #define SET(T, name) (k->dot[T] = name##_dot, k->dot_multi[T] = name##_multi)
     SET(G4_TYPE_Q4_0, q4_0);
     SET(G4_TYPE_IQ4_NL, iq4nl);
-    SET(G4_TYPE_Q8_0, q8_0);
     SET(G4_TYPE_Q4_K, q4_k);
     SET(G4_TYPE_Q5_K, q5_k);
     SET(G4_TYPE_Q6_K, q6_k);
