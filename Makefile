@@ -22,11 +22,11 @@ build: setup
 test: build test-asan
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# The hostile-input parsers and the kernels under AddressSanitizer + UBSan.
+# Parsers, kernels, model loading and the golden forward pass under ASan + UBSan.
 test-asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DG4_SANITIZE=ON >/dev/null
-	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target test_gguf test_kernels test_model_load
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -R 'test_gguf|test_kernels|test_model_load'
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target test_gguf test_kernels test_model_load test_golden
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -R 'test_gguf|test_kernels|test_model_load|test_golden'
 
 run: build
 	@$(BUILD)/gemma4c info $(MODEL)

@@ -17,7 +17,13 @@
 #define cpu_relax() ((void)0)
 #endif
 
-#define SPIN_ITERS 200000
+#include <sched.h>
+
+/* Spin budget between jobs before sleeping (a decode step issues hundreds of short jobs).
+ * Spinning threads yield the CPU every few iterations so that an oversubscribed pool
+ * (more threads than free cores) still makes progress. */
+#define SPIN_ITERS 50000
+#define YIELD_EVERY 64
 
 struct g4_pool {
     int n_threads; /* including the caller */
@@ -61,7 +67,8 @@ static void *worker_main(void *varg) {
         while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
                !atomic_load(&p->stop)) {
             if (++spins < SPIN_ITERS) {
-                cpu_relax();
+                if (spins % YIELD_EVERY == 0) sched_yield();
+                else cpu_relax();
                 continue;
             }
             pthread_mutex_lock(&p->mu);
@@ -146,6 +153,9 @@ void g4_pool_run(g4_pool *p, int64_t n_rows, int64_t min_chunk, g4_rows_fn fn, v
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     do_chunks(p, 0);
-    while (atomic_load_explicit(&p->active, memory_order_acquire) > 0) cpu_relax();
+    for (unsigned spins = 1; atomic_load_explicit(&p->active, memory_order_acquire) > 0; spins++) {
+        if (spins % YIELD_EVERY == 0) sched_yield();
+        else cpu_relax();
+    }
     atomic_store(&p->busy, 0);
 }
