@@ -31,10 +31,9 @@ static bool is_expert(const char *name) { return strstr(name, "_exps.weight") !=
 
 uint64_t g4_engine_decode_bytes(const g4_engine *e) {
     const g4_model *m = e->m;
-    const g4_gguf *g = m->gguf;
     double total = 0;
-    for (int64_t i = 0; i < g4_gguf_n_tensors(g); i++) {
-        const g4_gguf_tensor *t = g4_gguf_tensor_at(g, i);
+    for (int64_t i = 0; i < g4_model_n_tensors(m); i++) {
+        const g4_gguf_tensor *t = g4_model_tensor_at(m, i);
         if (!strcmp(t->name, "per_layer_token_embd.weight")) {
             total += (double)t->nbytes / (double)(t->ne[1] > 0 ? t->ne[1] : 1); /* one row */
         } else if (is_expert(t->name) && m->hp.n_expert > 0) {
@@ -49,9 +48,9 @@ uint64_t g4_engine_decode_bytes(const g4_engine *e) {
 /* Most common matrix type, e.g. "q4_0" (what llama-bench calls the model type). */
 const char *g4_engine_main_type(const g4_engine *e) {
     uint64_t bytes[G4_TYPE_COUNT] = {0};
-    const g4_gguf *g = e->m->gguf;
-    for (int64_t i = 0; i < g4_gguf_n_tensors(g); i++) {
-        const g4_gguf_tensor *t = g4_gguf_tensor_at(g, i);
+    const g4_model *m = e->m;
+    for (int64_t i = 0; i < g4_model_n_tensors(m); i++) {
+        const g4_gguf_tensor *t = g4_model_tensor_at(m, i);
         if (t->n_dims >= 2 && t->type < G4_TYPE_COUNT) bytes[t->type] += t->nbytes;
     }
     int best = 0;
@@ -100,9 +99,8 @@ size_t g4_engine_describe(const g4_engine *e, int n_ctx, char *buf, size_t cap) 
            L->out_scale != 1.0f ? "scaled" : "");
     }
     uint64_t nb[G4_TYPE_COUNT] = {0}, nt[G4_TYPE_COUNT] = {0};
-    const g4_gguf *g = m->gguf;
-    for (int64_t i = 0; i < g4_gguf_n_tensors(g); i++) {
-        const g4_gguf_tensor *t = g4_gguf_tensor_at(g, i);
+    for (int64_t i = 0; i < g4_model_n_tensors(m); i++) {
+        const g4_gguf_tensor *t = g4_model_tensor_at(m, i);
         if (t->type < G4_TYPE_COUNT) {
             nb[t->type] += t->nbytes;
             nt[t->type]++;

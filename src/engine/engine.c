@@ -38,11 +38,11 @@ void g4_log(const g4_engine *e, g4_log_level lvl, const char *fmt, ...) {
 /* Reads every weight page once so that the first tokens do not stall on page faults,
  * reporting progress (the mapping stays file-backed). */
 static g4_status prefault(g4_engine *e, g4_error *err) {
-    const g4_gguf *g = e->m->gguf;
+    const g4_model *m = e->m;
     uint64_t total = e->m->weight_bytes, done = 0;
     volatile uint8_t sink = 0;
-    for (int64_t i = 0; i < g4_gguf_n_tensors(g); i++) {
-        const g4_gguf_tensor *t = g4_gguf_tensor_at(g, i);
+    for (int64_t i = 0; i < g4_model_n_tensors(m); i++) {
+        const g4_gguf_tensor *t = g4_model_tensor_at(m, i);
         const uint8_t *p = t->data;
         for (size_t off = 0; off < t->nbytes; off += 4096) sink ^= p[off];
         done += t->nbytes;

@@ -115,7 +115,7 @@ typedef struct {
 static bool bind(binder *b, const char *name, bool required, int64_t ne0, int64_t ne1, int64_t ne2,
                  g4_tensor *t) {
     memset(t, 0, sizeof *t);
-    const g4_gguf_tensor *src = g4_gguf_find_tensor(b->m->gguf, name);
+    const g4_gguf_tensor *src = g4_model_find_tensor(b->m, name);
     if (!src) {
         if (required) g4_fail(b->err, G4_ERR_FORMAT, "missing required tensor %s", name);
         return !required;
@@ -195,6 +195,7 @@ static bool bind_layer(binder *b, int il, g4_layer *L) {
     if (!bind_vec(b, NM("post_ffw_norm.weight"), true, H, &L->post_ffw_norm)) return false;
     float *scale = NULL;
     if (!bind_vec(b, NM("layer_output_scale.weight"), false, 1, &scale)) return false;
+    if (!scale && !bind_vec(b, NM("layer_scalar"), false, 1, &scale)) return false; /* older Ollama name */
     L->out_scale = scale ? scale[0] : 1.0f;
     free(scale);
     if (hp->n_embd_per_layer > 0) {
@@ -203,7 +204,7 @@ static bool bind_layer(binder *b, int il, g4_layer *L) {
         if (!bind(b, NM("proj.weight"), true, P, H, 1, &L->proj)) return false;
         if (!bind_vec(b, NM("post_norm.weight"), true, H, &L->post_norm)) return false;
     }
-    L->is_moe = g4_gguf_find_tensor(b->m->gguf, NM("ffn_gate_inp.weight")) != NULL;
+    L->is_moe = g4_model_find_tensor(b->m, NM("ffn_gate_inp.weight")) != NULL;
     if (L->is_moe) {
         const int E = hp->n_expert, F = hp->n_ff_exp;
         if (E <= 0 || F <= 0 || hp->n_expert_used <= 0)
@@ -447,6 +448,90 @@ static g4_status setup_layers(g4_model *m, const int *n_kv, const int *n_ff, con
     return G4_OK;
 }
 
+/* ---- split files ------------------------------------------------------------------ */
+
+int64_t g4_model_n_tensors(const g4_model *m) {
+    int64_t n = 0;
+    for (int i = 0; i < m->n_shards; i++) n += g4_gguf_n_tensors(m->shards[i]);
+    return n;
+}
+
+const g4_gguf_tensor *g4_model_tensor_at(const g4_model *m, int64_t i) {
+    for (int s = 0; s < m->n_shards; s++) {
+        int64_t n = g4_gguf_n_tensors(m->shards[s]);
+        if (i < n) return g4_gguf_tensor_at(m->shards[s], i);
+        i -= n;
+    }
+    return NULL;
+}
+
+const g4_gguf_tensor *g4_model_find_tensor(const g4_model *m, const char *name) {
+    for (int s = 0; s < m->n_shards; s++) {
+        const g4_gguf_tensor *t = g4_gguf_find_tensor(m->shards[s], name);
+        if (t) return t;
+    }
+    return NULL;
+}
+
+static bool shard_key(const g4_gguf *g, const char *key, int64_t *v) {
+    const g4_gguf_kv *kv = g4_gguf_find_kv(g, key);
+    return kv && kv->type != G4_GGUF_ARRAY && g4_gguf_kv_int(kv, v);
+}
+
+/* Big models come as NAME-00001-of-0000N.gguf; the first shard holds the metadata and
+ * split.count, every shard its own tensors (offsets relative to its own data). */
+static g4_status open_shards(g4_model *m, const char *path, bool copy, g4_progress_fn progress,
+                             void *user, g4_error *err) {
+    int64_t count, no;
+    if (!shard_key(m->gguf, "split.count", &count) || count <= 1) return G4_OK;
+    if (count > G4_MAX_SHARDS)
+        return g4_fail(err, G4_ERR_FORMAT, "split.count %lld exceeds %d shards", (long long)count, G4_MAX_SHARDS);
+    if (shard_key(m->gguf, "split.no", &no) && no != 0)
+        return g4_fail(err, G4_ERR_ARG, "this is shard %lld of a split model: open the first file (-00001-of-%05lld)",
+                       (long long)no + 1, (long long)count);
+    /* NAME-00001-of-0000N.gguf -> NAME-0000k-of-0000N.gguf */
+    size_t len = strlen(path);
+    const char *tail = len >= 20 ? path + len - 20 : NULL; /* "-00001-of-00003.gguf" */
+    char want_tail[32];
+    snprintf(want_tail, sizeof want_tail, "-00001-of-%05lld.gguf", (long long)count);
+    if (!tail || strcmp(tail, want_tail) != 0)
+        return g4_fail(err, G4_ERR_FORMAT, "split model (%lld files) but the name does not end in %s",
+                       (long long)count, want_tail);
+    char *name = malloc(len + 1);
+    if (!name) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    for (int k = 1; k < count; k++) {
+        char t[64];
+        snprintf(t, sizeof t, "-%05d-of-%05d.gguf", k + 1, (int)count); /* 20 chars: count <= 256 */
+        memcpy(name, path, len + 1);
+        memcpy(name + len - 20, t, 20);
+        g4_status st = g4_gguf_open_ex(name, copy, progress, user, &m->shards[k], err);
+        if (st) {
+            free(name);
+            return st;
+        }
+        m->n_shards = k + 1;
+        if (!shard_key(m->shards[k], "split.no", &no) || no != k) {
+            g4_status st2 = g4_fail(err, G4_ERR_FORMAT, "%s: split.no should be %d", name, k);
+            free(name);
+            return st2;
+        }
+    }
+    free(name);
+    /* a tensor name must appear in exactly one shard */
+    for (int s = 1; s < m->n_shards; s++)
+        for (int64_t i = 0; i < g4_gguf_n_tensors(m->shards[s]); i++) {
+            const char *tn = g4_gguf_tensor_at(m->shards[s], i)->name;
+            for (int r = 0; r < s; r++)
+                if (g4_gguf_find_tensor(m->shards[r], tn))
+                    return g4_fail(err, G4_ERR_FORMAT, "tensor %s appears in shards %d and %d", tn, r + 1, s + 1);
+        }
+    int64_t total;
+    if (shard_key(m->gguf, "split.tensors.count", &total) && total != g4_model_n_tensors(m))
+        return g4_fail(err, G4_ERR_FORMAT, "split.tensors.count says %lld tensors, the shards hold %lld",
+                       (long long)total, (long long)g4_model_n_tensors(m));
+    return G4_OK;
+}
+
 g4_status g4_model_load(const char *path, bool copy_to_ram, g4_progress_fn progress, void *user,
                         g4_model **out, g4_error *err) {
     g4_error local = {0};
@@ -458,6 +543,9 @@ g4_status g4_model_load(const char *path, bool copy_to_ram, g4_progress_fn progr
     bool *swa = NULL;
     g4_status st = g4_gguf_open_ex(path, copy_to_ram, progress, user, &m->gguf, err);
     if (st) goto fail;
+    m->shards[0] = m->gguf;
+    m->n_shards = 1;
+    if ((st = open_shards(m, path, copy_to_ram, progress, user, err))) goto fail;
     copy_str_key(m->gguf, "general.architecture", m->hp.arch, sizeof m->hp.arch);
     copy_str_key(m->gguf, "general.name", m->hp.name, sizeof m->hp.name);
     if (strcmp(m->hp.arch, "gemma4") != 0) {
@@ -470,8 +558,7 @@ g4_status g4_model_load(const char *path, bool copy_to_ram, g4_progress_fn progr
     if ((st = read_hparams(m, &n_kv, &n_ff, &swa, err))) goto fail;
     if ((st = read_vocab(m, err))) goto fail;
     if ((st = setup_layers(m, n_kv, n_ff, swa, err))) goto fail;
-    for (int64_t i = 0; i < g4_gguf_n_tensors(m->gguf); i++)
-        m->weight_bytes += g4_gguf_tensor_at(m->gguf, i)->nbytes;
+    for (int64_t i = 0; i < g4_model_n_tensors(m); i++) m->weight_bytes += g4_model_tensor_at(m, i)->nbytes;
     free(n_kv);
     free(n_ff);
     free(swa);
@@ -503,6 +590,7 @@ void g4_model_free(g4_model *m) {
     free(m->per_layer_proj_norm);
     free(m->rope_freqs);
     free(m->vocab);
-    g4_gguf_close(m->gguf);
+    for (int i = 0; i < m->n_shards; i++) g4_gguf_close(m->shards[i]);
+    if (!m->n_shards) g4_gguf_close(m->gguf);
     free(m);
 }

@@ -58,8 +58,12 @@ typedef struct {
     int32_t bos_id, eos_id;
 } g4_hparams;
 
+#define G4_MAX_SHARDS 256
+
 typedef struct g4_model {
-    g4_gguf *gguf;
+    g4_gguf *gguf;                  /* the first (or only) file: all metadata */
+    g4_gguf *shards[G4_MAX_SHARDS]; /* split files "NAME-0000k-of-0000N.gguf"; shards[0] = gguf */
+    int n_shards;
     g4_hparams hp;
     g4_layer *layers;
 
@@ -73,6 +77,11 @@ typedef struct g4_model {
     uint64_t weight_bytes;
     char **vocab;                   /* token strings (NUL-terminated copies) for display */
 } g4_model;
+
+/* Tensors across all shards. */
+int64_t g4_model_n_tensors(const g4_model *m);
+const g4_gguf_tensor *g4_model_tensor_at(const g4_model *m, int64_t i);
+const g4_gguf_tensor *g4_model_find_tensor(const g4_model *m, const char *name);
 
 g4_status g4_model_load(const char *path, bool copy_to_ram, g4_progress_fn progress, void *user,
                         g4_model **out, g4_error *err);
