@@ -6,15 +6,20 @@
  * every run streams from memory, as decode does.
  * prefill: 64 activation rows, dot_multi over groups of G4_DOT_MULTI_MAX; reports
  * GFLOP/s = 2*rows*cols*ntok / time.
+ * Both are run twice: kernel=dot (dot / dot_multi, one weight row at a time) and
+ * kernel=gemm (the tile kernel as the matmul driver uses it: tiles of G4_GEMM_MAX_W
+ * weight rows x 1 activation for decode; for prefill blocks of 16 weight rows that stay
+ * in cache while the activations pass in tiles of G4_GEMM_MAX_W x G4_GEMM_MAX_X).
  * Also prints the plain read bandwidth of the machine (same run), so the kernel numbers
  * can be read as a fraction of it. Never asserts.
  *
  *   bench_kernels [-t MAXTHREADS] [--type q4_0,q8_0,...] [--isa scalar,avx2,avx512]
- *                 [--shape ROWSxCOLS] [--quick] [--hot] [--no-prefill] [--no-matvec]
+ *                 [--kernel dot,gemm] [--shape ROWSxCOLS] [--quick] [--hot] [--no-prefill]
+ *                 [--no-matvec]
  * --hot keeps one copy of the weights (use a small shape to measure in-cache speed).
  *
  * Output: one line per case, e.g.
- *   isa=avx512 type=q4_0 rows=15360 cols=3840 ntok=1 threads=2 ms=.. gbps=.. gflops=.. commit=.. cpu=..
+ *   isa=avx512 type=q4_0 kernel=gemm rows=15360 cols=3840 ntok=1 threads=2 ms=.. gbps=.. gflops=.. commit=.. cpu=..
  */
 #include <pthread.h>
 #include <sched.h>
@@ -247,6 +252,36 @@ static void task_prefill(void *p, int tid, int nth) {
     }
 }
 
+/* The matmul driver's order (src/kernels/ops.c): threads take whole tiles of
+ * G4_GEMM_MAX_W rows; within a block of GEMM_ROW_BLOCK rows every activation tile meets
+ * every weight tile. */
+#define GEMM_ROW_BLOCK 32
+
+static void task_gemm(void *p, int tid, int nth) {
+    const job *j = p;
+    const int64_t units = (j->rows + G4_GEMM_MAX_W - 1) / G4_GEMM_MAX_W;
+    int64_t u0, u1;
+    range(units, tid, nth, &u0, &u1);
+    const int64_t r0 = u0 * G4_GEMM_MAX_W, r1 = u1 * G4_GEMM_MAX_W < j->rows ? u1 * G4_GEMM_MAX_W : j->rows;
+    g4_gemm_fn gemm = j->k->gemm[j->t];
+    float tmp[G4_GEMM_MAX_W * G4_GEMM_MAX_X];
+    for (int64_t rb = r0; rb < r1; rb += GEMM_ROW_BLOCK) {
+        const int64_t re = rb + GEMM_ROW_BLOCK < r1 ? rb + GEMM_ROW_BLOCK : r1;
+        for (int t0 = 0; t0 < j->ntok; t0 += G4_GEMM_MAX_X) {
+            const int nx = j->ntok - t0 < G4_GEMM_MAX_X ? j->ntok - t0 : G4_GEMM_MAX_X;
+            const uint8_t *xr = j->x + (size_t)t0 * j->x_stride;
+            for (int64_t r = rb; r < re; r += G4_GEMM_MAX_W) {
+                const int nw = re - r < G4_GEMM_MAX_W ? (int)(re - r) : G4_GEMM_MAX_W;
+                gemm(j->cols, j->w + (size_t)r * j->row_bytes, j->row_bytes, nw, xr, j->x_stride, nx, tmp,
+                     G4_GEMM_MAX_X);
+                for (int i = 0; i < nw; i++)
+                    for (int q = 0; q < nx; q++)
+                        j->out[(size_t)(t0 + q) * (size_t)j->rows + (size_t)(r + i)] = tmp[i * G4_GEMM_MAX_X + q];
+            }
+        }
+    }
+}
+
 /* --------------------------------------------------------------- bandwidth ---- */
 
 typedef struct {
@@ -359,7 +394,7 @@ static const g4_type all_types[] = {
 int main(int argc, char **argv) {
     int max_threads = 2;
     bool quick = false, do_prefill = true, do_matvec = true, hot = false;
-    const char *type_list = NULL, *isa_list = NULL;
+    const char *type_list = NULL, *isa_list = NULL, *kernel_list = NULL;
     int64_t shapes[8][2] = {{15360, 3840}, {3840, 15360}, {3840, 3840}};
     int nshapes = 3;
     bool custom_shape = false;
@@ -367,6 +402,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc) max_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) type_list = argv[++i];
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa_list = argv[++i];
+        else if (!strcmp(argv[i], "--kernel") && i + 1 < argc) kernel_list = argv[++i];
         else if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--hot")) hot = true;
         else if (!strcmp(argv[i], "--no-prefill")) do_prefill = false;
@@ -385,7 +421,7 @@ int main(int argc, char **argv) {
         } else {
             fprintf(stderr,
                     "usage: %s [-t MAXTHREADS] [--type t1,t2] [--isa scalar,avx2,avx512] "
-                    "[--shape RxC]... [--quick] [--hot] [--no-prefill] [--no-matvec]\n",
+                    "[--kernel dot,gemm] [--shape RxC]... [--quick] [--hot] [--no-prefill] [--no-matvec]\n",
                     argv[0]);
             return 2;
         }
@@ -449,49 +485,55 @@ int main(int argc, char **argv) {
                     const int nth = thread_counts[tc];
                     job j = {&k, t, w, rs, rows, cols, xq, xs, 1, out};
                     pool_start(nth);
-                    if (do_matvec) {
-                        double tm[32];
-                        int nrep = slow ? (quick ? 1 : 3) : reps;
-                        if (hot) nrep = 31;
-                        int c = 0;
-                        pool_run(task_matvec, &j); /* warm-up */
-                        for (int r = 0; r < nrep; r++) {
-                            c = (c + 1) % ncopy;
-                            j.w = w + (size_t)c * wbytes;
-                            double t0 = now_s();
-                            k.quant[vt](xf, xq, cols);
-                            pool_run(task_matvec, &j);
-                            tm[r] = now_s() - t0;
+                    for (int kind = 0; kind < 2; kind++) {
+                        const char *kname = kind ? "gemm" : "dot";
+                        if ((kind && !k.gemm[t]) || !in_list(kernel_list, kname)) continue;
+                        if (do_matvec) {
+                            double tm[32];
+                            int nrep = slow ? (quick ? 1 : 3) : reps;
+                            if (hot) nrep = 31;
+                            int c = 0;
+                            const task_fn fn = kind ? task_gemm : task_matvec;
+                            j.ntok = 1;
+                            pool_run(fn, &j); /* warm-up */
+                            for (int r = 0; r < nrep; r++) {
+                                c = (c + 1) % ncopy;
+                                j.w = w + (size_t)c * wbytes;
+                                double t0 = now_s();
+                                k.quant[vt](xf, xq, cols);
+                                pool_run(fn, &j);
+                                tm[r] = now_s() - t0;
+                            }
+                            double tmed = median(tm, nrep);
+                            printf("isa=%s type=%s kernel=%s rows=%lld cols=%lld ntok=1 threads=%d ms=%.3f gbps=%.2f "
+                                   "gflops=%.2f commit=%s cpu=%s\n",
+                                   g4_isa_name(isa), g4_type_name(t), kname, (long long)rows, (long long)cols, pool.nth,
+                                   tmed * 1e3, (double)wbytes / tmed / 1e9,
+                                   2.0 * (double)rows * (double)cols / tmed / 1e9, G4_COMMIT, cpu_model);
+                            fflush(stdout);
                         }
-                        double tmed = median(tm, nrep);
-                        printf("isa=%s type=%s rows=%lld cols=%lld ntok=1 threads=%d ms=%.3f gbps=%.2f "
-                               "gflops=%.2f commit=%s cpu=%s\n",
-                               g4_isa_name(isa), g4_type_name(t), (long long)rows, (long long)cols, pool.nth,
-                               tmed * 1e3, (double)wbytes / tmed / 1e9,
-                               2.0 * (double)rows * (double)cols / tmed / 1e9, G4_COMMIT, cpu_model);
-                        fflush(stdout);
-                    }
-                    if (do_prefill) {
-                        /* the scalar table is ~100x slower: fewer tokens keep the run short */
-                        const int ntok = slow ? 8 : NTOK_PREFILL;
-                        j.ntok = ntok;
-                        j.w = w;
-                        double tm[32];
-                        int nrep = slow ? 1 : (quick ? 2 : 5);
-                        for (int r = 0; r < nrep; r++) {
-                            double t0 = now_s();
-                            for (int q = 0; q < ntok; q++)
-                                k.quant[vt](xf + (size_t)q * (size_t)cols, xq + (size_t)q * xs, cols);
-                            pool_run(task_prefill, &j);
-                            tm[r] = now_s() - t0;
+                        if (do_prefill) {
+                            /* the scalar table is ~100x slower: fewer tokens keep the run short */
+                            const int ntok = slow ? 8 : NTOK_PREFILL;
+                            j.ntok = ntok;
+                            j.w = w;
+                            double tm[32];
+                            int nrep = slow ? 1 : (quick ? 2 : 5);
+                            for (int r = 0; r < nrep; r++) {
+                                double t0 = now_s();
+                                for (int q = 0; q < ntok; q++)
+                                    k.quant[vt](xf + (size_t)q * (size_t)cols, xq + (size_t)q * xs, cols);
+                                pool_run(kind ? task_gemm : task_prefill, &j);
+                                tm[r] = now_s() - t0;
+                            }
+                            double tmed = median(tm, nrep);
+                            printf("isa=%s type=%s kernel=%s rows=%lld cols=%lld ntok=%d threads=%d ms=%.3f gbps=%.2f "
+                                   "gflops=%.2f commit=%s cpu=%s\n",
+                                   g4_isa_name(isa), g4_type_name(t), kname, (long long)rows, (long long)cols, ntok,
+                                   pool.nth, tmed * 1e3, (double)wbytes / tmed / 1e9,
+                                   2.0 * (double)rows * (double)cols * ntok / tmed / 1e9, G4_COMMIT, cpu_model);
+                            fflush(stdout);
                         }
-                        double tmed = median(tm, nrep);
-                        printf("isa=%s type=%s rows=%lld cols=%lld ntok=%d threads=%d ms=%.3f gbps=%.2f "
-                               "gflops=%.2f commit=%s cpu=%s\n",
-                               g4_isa_name(isa), g4_type_name(t), (long long)rows, (long long)cols, ntok, pool.nth,
-                               tmed * 1e3, (double)wbytes / tmed / 1e9,
-                               2.0 * (double)rows * (double)cols * ntok / tmed / 1e9, G4_COMMIT, cpu_model);
-                        fflush(stdout);
                     }
                     pool_stop();
                 }

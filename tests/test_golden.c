@@ -311,7 +311,7 @@ static void check_activations(const char *model) {
         g4_session_set_act_cb(s, on_act, &a);
         int32_t toks[128];
         for (int i = 0; i < n; i++) toks[i] = prompts[pi][i];
-        bool *want = malloc((size_t)n);
+        bool want[128];
         int32_t pos[128];
         for (int i = 0; i < n; i++) {
             want[i] = true;
@@ -325,7 +325,6 @@ static void check_activations(const char *model) {
         fprintf(stderr, "  activations %s: %d tensors, worst relative error %.2e (%s)\n", prefix,
                 a.n_checked, a.worst_rel, a.worst_name);
         free(lg);
-        free(want);
         g4_session_free(s);
     }
     g4_engine_free(e);

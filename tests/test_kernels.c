@@ -10,8 +10,11 @@
  *    - every dot product against sum(dequant(w)[i] * dequant(quant(x))[i]) in double.
  * 2. Every slot of every ISA table this CPU can run against the reference:
  *    dequantizers and quantizers bit-exact, dot within a summation-order tolerance,
- *    dot_multi bit-identical to the same table's dot for nx = 1..4.
- * Row lengths: 1 block, 3 blocks and real row lengths (2560, 3840, 8192+96). */
+ *    dot_multi bit-identical to the same table's dot for nx = 1..4, and gemm
+ *    bit-identical to dot for every tile shape nw x nx up to G4_GEMM_MAX_W x
+ *    G4_GEMM_MAX_X, with weight / activation / output strides that are not the row size.
+ * Row lengths: 1 block, 3 blocks and real row lengths (2560, 3840, 8192+96); 32-element
+ * blocks also 2 and 7 blocks (kernels that take 4 blocks per step see every tail). */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -83,7 +86,9 @@ static int row_lengths(g4_type t, int64_t *out) {
         out[n++] = 8192 + 96 + 5;
     } else if (b == 32) {
         out[n++] = 32;
+        out[n++] = 64;
         out[n++] = 96;
+        out[n++] = 224;
         out[n++] = 2560;
         out[n++] = 8192 + 96;
     } else {
@@ -796,7 +801,7 @@ static double dot_expected(const g4_kernels *ref, g4_type t, int64_t n, const vo
 static double dot_tol(double mag) { return 1e-5 * mag + 1e-30; }
 
 typedef struct {
-    int n_deq, n_quant, n_dot, n_multi, n_over;
+    int n_deq, n_quant, n_dot, n_multi, n_gemm, n_over;
     double max_rel;
 } isa_stats;
 
@@ -843,7 +848,58 @@ static void test_ref_dots(const g4_kernels *ref) {
     printf("reference dots vs double sums of dequantized operands: max |err| / M = %.2e\n", worst);
 }
 
-/* Dequantizer / quantizer / dot / dot_multi of table k against the reference. */
+/* gemm[t] of table k against k's own dot[t], bit for bit, for every tile shape. The
+ * G4_GEMM_MAX_W weight rows are one block apart (w_stride = row + 1 block, so the rows
+ * keep the alignment of real tensors but are not contiguous), the activation rows one
+ * activation block apart, and the output rows G4_GEMM_MAX_X + 3 floats apart; output
+ * elements outside the tile must stay untouched. */
+static void test_gemm(const g4_kernels *ref, const g4_kernels *k, const char *isa, g4_type t,
+                      int64_t n) {
+    const g4_type vt = ref->vec_type[t];
+    enum { MW = G4_GEMM_MAX_W, MX = G4_GEMM_MAX_X, OS = G4_GEMM_MAX_X + 3 };
+    const size_t wbytes = g4_row_size(t, n), ws = wbytes + (size_t)blck_size(t);
+    const size_t xbytes = g4_row_size(vt, n), xs = xbytes + (size_t)blck_size(vt);
+    uint8_t *wbase = xmalloc(ws * MW);
+    uint8_t *xq = xmalloc(xs * MX);
+    float *x = xmalloc((size_t)n * sizeof(float));
+    memset(wbase, 0xEE, ws * MW); /* the gaps between rows: garbage */
+    memset(xq, 0xEE, xs * MX);
+    for (int i = 0; i < MW; i++) gen_weights(t, n, wbase + (size_t)i * ws, false);
+    for (int j = 0; j < MX; j++) {
+        gen_acts(n, x);
+        ref->quant[vt](x, xq + (size_t)j * xs, n);
+    }
+    float single[MW][MX];
+    for (int i = 0; i < MW; i++)
+        for (int j = 0; j < MX; j++) k->dot[t](n, &single[i][j], wbase + (size_t)i * ws, xq + (size_t)j * xs);
+    int bad_shapes = 0;
+    for (int nw = 1; nw <= MW; nw++) {
+        for (int nx = 1; nx <= MX; nx++) {
+            float out[MW * OS];
+            for (int e = 0; e < MW * OS; e++) out[e] = -12345.0f;
+            k->gemm[t](n, wbase, ws, nw, xq, xs, nx, out, OS);
+            int bad = 0, fi = -1, fj = -1;
+            for (int i = 0; i < MW; i++)
+                for (int j = 0; j < OS; j++) {
+                    const float o = out[i * OS + j];
+                    const bool ok = i < nw && j < nx ? same_bits_f(o, single[i][j]) : o == -12345.0f;
+                    if (!ok && bad++ == 0) fi = i, fj = j;
+                }
+            if (bad && bad_shapes++ < 3)
+                T_CHECKF(0, "%s gemm %s n=%lld %dx%d: %d elements wrong, first [%d][%d] = %.9g, dot %.9g",
+                         isa, g4_type_name(t), (long long)n, nw, nx, bad, fi, fj, (double)out[fi * OS + fj],
+                         fi < nw && fj < nx ? (double)single[fi][fj] : -12345.0);
+            else if (bad)
+                t_failures++;
+            t_checks++;
+        }
+    }
+    free(wbase);
+    free(xq);
+    free(x);
+}
+
+/* Dequantizer / quantizer / dot / dot_multi / gemm of table k against the reference. */
 static void test_table(const g4_kernels *ref, const g4_kernels *k, const char *isa, isa_stats *st) {
     memset(st, 0, sizeof *st);
     /* vec_type must not change */
@@ -926,13 +982,15 @@ static void test_table(const g4_kernels *ref, const g4_kernels *k, const char *i
     /* dots and dot_multi */
     for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
         const g4_type t = weight_types[ti], vt = ref->vec_type[t];
-        if (!k->dot[t] || !k->dot_multi[t]) {
-            T_CHECKF(0, "%s: dot/dot_multi[%s] is NULL", isa, g4_type_name(t));
+        if (!k->dot[t] || !k->dot_multi[t] || !k->gemm[t]) {
+            T_CHECKF(0, "%s: dot/dot_multi/gemm[%s] is NULL", isa, g4_type_name(t));
             continue;
         }
         st->n_dot++;
         st->n_multi++;
-        st->n_over += (k->dot[t] != ref->dot[t]) + (k->dot_multi[t] != ref->dot_multi[t]);
+        st->n_gemm++;
+        st->n_over += (k->dot[t] != ref->dot[t]) + (k->dot_multi[t] != ref->dot_multi[t]) +
+                      (k->gemm[t] != ref->gemm[t]);
         int64_t lens[20];
         const int nl = row_lengths(t, lens);
         for (int li = 0; li < nl; li++) {
@@ -977,23 +1035,25 @@ static void test_table(const g4_kernels *ref, const g4_kernels *k, const char *i
             free(xq);
             free(x);
             free(base);
+            test_gemm(ref, k, isa, t, n);
         }
     }
 }
 
 /* One line naming the slots an ISA table overrides. */
 static void print_overrides(const g4_kernels *ref, const g4_kernels *k, const char *isa) {
-    static const char *const kinds[] = {"dequant", "quant", "dot", "dot_multi"};
+    static const char *const kinds[] = {"dequant", "quant", "dot", "dot_multi", "gemm"};
     printf("isa %-6s: overrides", isa);
     const char *sep = " ";
-    for (int kind = 0; kind < 4; kind++) {
+    for (int kind = 0; kind < 5; kind++) {
         const char *tsep = " ";
         for (int t = 0; t < G4_TYPE_COUNT; t++) {
             const void *a, *b;
             if (kind == 0) a = (const void *)ref->dequant[t], b = (const void *)k->dequant[t];
             else if (kind == 1) a = (const void *)ref->quant[t], b = (const void *)k->quant[t];
             else if (kind == 2) a = (const void *)ref->dot[t], b = (const void *)k->dot[t];
-            else a = (const void *)ref->dot_multi[t], b = (const void *)k->dot_multi[t];
+            else if (kind == 3) a = (const void *)ref->dot_multi[t], b = (const void *)k->dot_multi[t];
+            else a = (const void *)ref->gemm[t], b = (const void *)k->gemm[t];
             if (a == b) continue;
             if (*tsep == ' ') printf("%s%s", sep, kinds[kind]), sep = "; ";
             printf("%s%s", tsep, g4_type_name((uint32_t)t));
@@ -1027,7 +1087,7 @@ int main(void) {
     g4_kernels_ref(&ref);
     for (int ti = 0; ti < N_WEIGHT_TYPES; ti++)
         T_CHECKF(ref.dequant[weight_types[ti]] && ref.dot[weight_types[ti]] &&
-                     ref.dot_multi[weight_types[ti]],
+                     ref.dot_multi[weight_types[ti]] && ref.gemm[weight_types[ti]],
                  "ref slot missing for %s", g4_type_name(weight_types[ti]));
     for (int ai = 0; ai < N_ACT_TYPES; ai++)
         T_CHECKF(ref.quant[act_types[ai]] && ref.dequant[act_types[ai]], "ref quant/dequant missing for %s",
@@ -1067,9 +1127,9 @@ int main(void) {
         const int before = t_failures;
         isa_stats st;
         test_table(&ref, &k, name, &st);
-        printf("isa %-6s: %d dequant, %d quant, %d dot, %d dot_multi slots checked (%d overridden), "
-               "max |dot - ref| / M = %.2e: %s\n",
-               name, st.n_deq, st.n_quant, st.n_dot, st.n_multi, st.n_over, st.max_rel,
+        printf("isa %-6s: %d dequant, %d quant, %d dot, %d dot_multi, %d gemm slots checked (%d "
+               "overridden), max |dot - ref| / M = %.2e: %s\n",
+               name, st.n_deq, st.n_quant, st.n_dot, st.n_multi, st.n_gemm, st.n_over, st.max_rel,
                t_failures == before ? "ok" : "FAILED");
         if (st.n_over) print_overrides(&ref, &k, name);
     }

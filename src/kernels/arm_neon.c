@@ -219,11 +219,17 @@ static void quant_q8_0(const float *x, void *dst, int64_t n) {
     }
 }
 
+/* dot_multi and gemm as loops over the NEON dot: bit-identical to it by construction */
 #define MULTI(name)                                                                        \
     static void name##_multi(int64_t n, float *out, const void *w, const void *x,          \
                              size_t x_stride, int nx) {                                    \
         for (int j = 0; j < nx; j++)                                                       \
             name(n, &out[j], w, (const char *)x + (size_t)j * x_stride);                   \
+    }                                                                                      \
+    static void name##_gemm(int64_t n, const void *w, size_t ws, int nw, const void *x,    \
+                            size_t xs, int nx, float *out, size_t os) {                    \
+        for (int i = 0; i < nw; i++)                                                       \
+            name##_multi(n, out + (size_t)i * os, (const char *)w + (size_t)i * ws, x, xs, nx); \
     }
 MULTI(dot_f32)
 MULTI(dot_f16)
@@ -238,6 +244,7 @@ void g4_kernels_neon(g4_kernels *k) {
     do {                                                                                   \
         k->dot[G4_TYPE_##T] = fn;                                                          \
         k->dot_multi[G4_TYPE_##T] = fn##_multi;                                            \
+        k->gemm[G4_TYPE_##T] = fn##_gemm;                                                  \
     } while (0)
     SET(F32, dot_f32);
     SET(F16, dot_f16);

@@ -4,7 +4,8 @@
  * format the weight type's dot product expects (kernels.h), then splits the weight
  * rows over the pool. Rows are taken in small blocks so that a block of weights stays
  * in cache while all activation rows stream past it (prefill), and every output
- * element is produced by exactly one dot call (thread-count independent results). */
+ * element is produced by exactly one gemm tile, bit-identical to dot whatever the tile
+ * (thread-count and batch-split independent results). */
 #include "kernels/ops.h"
 
 #include <math.h>
@@ -47,37 +48,53 @@ static void quant_rows(void *arg, int64_t r0, int64_t r1, int tid) {
         q(j->X + t * j->x_stride, (uint8_t *)j->xq + (size_t)t * j->xq_stride, j->W->ne[0]);
 }
 
-#define ROW_BLOCK 16
+/* Prefill: a block of ROW_BLOCK weight rows stays in cache while all activation rows
+ * stream past it, in tiles of G4_GEMM_MAX_W weight rows x G4_GEMM_MAX_X activations. */
+#define ROW_BLOCK 32
+_Static_assert(ROW_BLOCK % G4_GEMM_MAX_W == 0, "row blocks are made of whole tiles");
 
+/* ref mode: rows [r0, r1) */
 static void mm_rows(void *arg, int64_t r0, int64_t r1, int tid) {
     const mm_job *j = arg;
     const g4_tensor *W = j->W;
     const int64_t n_in = W->ne[0];
     const uint8_t *base = W->data;
-    if (j->c->ref_mode) {
-        float *deq = j->c->deq + (size_t)tid * (size_t)j->c->deq_len;
-        g4_dequant_fn dq = j->c->k->dequant[W->type];
-        for (int64_t r = r0; r < r1; r++) {
-            dq(base + (size_t)r * W->row_size, deq, n_in);
-            for (int64_t t = 0; t < j->n; t++) {
-                const float *x = j->X + t * j->x_stride;
-                double s = 0;
-                for (int64_t i = 0; i < n_in; i++) s += (double)deq[i] * (double)x[i];
-                j->Y[t * j->y_stride + r] = (float)s;
-            }
+    float *deq = j->c->deq + (size_t)tid * (size_t)j->c->deq_len;
+    g4_dequant_fn dq = j->c->k->dequant[W->type];
+    for (int64_t r = r0; r < r1; r++) {
+        dq(base + (size_t)r * W->row_size, deq, n_in);
+        for (int64_t t = 0; t < j->n; t++) {
+            const float *x = j->X + t * j->x_stride;
+            double s = 0;
+            for (int64_t i = 0; i < n_in; i++) s += (double)deq[i] * (double)x[i];
+            j->Y[t * j->y_stride + r] = (float)s;
         }
-        return;
     }
-    g4_dot_multi_fn dm = j->c->k->dot_multi[W->type];
+}
+
+/* Weight rows [u0 * G4_GEMM_MAX_W, u1 * G4_GEMM_MAX_W): the pool hands out whole tiles,
+ * so the tiles start at absolute multiples of G4_GEMM_MAX_W whatever the chunking (each
+ * element is bit-identical to dot[t] anyway, so this only keeps the tiles full). */
+static void mm_tiles(void *arg, int64_t u0, int64_t u1, int tid) {
+    const mm_job *j = arg;
+    (void)tid;
+    const g4_tensor *W = j->W;
+    const int64_t n_in = W->ne[0], n_out = W->ne[1];
+    const int64_t r0 = u0 * G4_GEMM_MAX_W, r1 = u1 * G4_GEMM_MAX_W < n_out ? u1 * G4_GEMM_MAX_W : n_out;
+    const uint8_t *base = W->data;
+    const g4_gemm_fn gemm = j->c->k->gemm[W->type];
+    float out[G4_GEMM_MAX_W * G4_GEMM_MAX_X];
     for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
-        int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
-        for (int64_t t = 0; t < j->n; t += G4_DOT_MULTI_MAX) {
-            int nx = (int)(j->n - t < G4_DOT_MULTI_MAX ? j->n - t : G4_DOT_MULTI_MAX);
+        const int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
+        for (int64_t t = 0; t < j->n; t += G4_GEMM_MAX_X) {
+            const int nx = (int)(j->n - t < G4_GEMM_MAX_X ? j->n - t : G4_GEMM_MAX_X);
             const uint8_t *xq = j->xq + (size_t)t * j->xq_stride;
-            for (int64_t r = rb; r < re; r++) {
-                float out[G4_DOT_MULTI_MAX];
-                dm(n_in, out, base + (size_t)r * W->row_size, xq, j->xq_stride, nx);
-                for (int u = 0; u < nx; u++) j->Y[(t + u) * j->y_stride + r] = out[u];
+            for (int64_t r = rb; r < re; r += G4_GEMM_MAX_W) {
+                const int nw = (int)(re - r < G4_GEMM_MAX_W ? re - r : G4_GEMM_MAX_W);
+                gemm(n_in, base + (size_t)r * W->row_size, W->row_size, nw, xq, j->xq_stride, nx, out,
+                     G4_GEMM_MAX_X);
+                for (int i = 0; i < nw; i++)
+                    for (int u = 0; u < nx; u++) j->Y[(t + u) * j->y_stride + r + i] = out[i * G4_GEMM_MAX_X + u];
             }
         }
     }
@@ -88,16 +105,20 @@ void g4_matmul(g4_compute *c, const g4_tensor *W, const float *X, int64_t n, int
     mm_job j = {.c = c, .W = W, .X = X, .x_stride = x_stride, .n = n, .Y = Y, .y_stride = y_stride};
     const int64_t n_out = W->ne[1];
     if (n <= 0) return;
-    if (!c->ref_mode) {
-        j.vt = c->k->vec_type[W->type];
-        j.xq_stride = g4_row_size(j.vt, W->ne[0]);
-        j.xq = c->qbuf;
-        /* callers size qbuf with g4_matmul_qbuf_size for their largest n x n_in */
-        g4_pool_run(c->pool, n, 8, quant_rows, &j);
+    if (c->ref_mode) {
+        g4_pool_run(c->pool, n_out, n == 1 ? 32 : 16, mm_rows, &j);
+        return;
     }
-    /* decode: small chunks so both threads share even a short matrix */
-    int64_t min_chunk = n == 1 ? 32 : ROW_BLOCK;
-    g4_pool_run(c->pool, n_out, min_chunk, mm_rows, &j);
+    j.vt = c->k->vec_type[W->type];
+    j.xq_stride = g4_row_size(j.vt, W->ne[0]);
+    j.xq = c->qbuf;
+    /* callers size qbuf with g4_matmul_qbuf_size for their largest n x n_in */
+    g4_pool_run(c->pool, n, 8, quant_rows, &j);
+    /* in units of G4_GEMM_MAX_W rows; decode: small chunks (32 rows) so both threads
+     * share even a short matrix */
+    const int64_t n_units = (n_out + G4_GEMM_MAX_W - 1) / G4_GEMM_MAX_W;
+    const int64_t min_rows = n == 1 ? 32 : ROW_BLOCK;
+    g4_pool_run(c->pool, n_units, (min_rows + G4_GEMM_MAX_W - 1) / G4_GEMM_MAX_W, mm_tiles, &j);
 }
 
 /* ---- element-wise -------------------------------------------------------------- */

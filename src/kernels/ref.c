@@ -629,11 +629,18 @@ static void dot_iq4_xs(int64_t n, float *out, const void *w, const void *xv) {
     *out = sumf;
 }
 
-/* dot_multi: the plain loop over dot, bit-identical by construction. */
+/* dot_multi and gemm: plain loops over dot, bit-identical by construction. */
 #define MULTI(name)                                                                        \
     static void name##_multi(int64_t n, float *out, const void *w, const void *x,          \
                              size_t x_stride, int nx) {                                    \
         for (int j = 0; j < nx; j++) name(n, &out[j], w, (const char *)x + (size_t)j * x_stride); \
+    }                                                                                      \
+    static void name##_gemm(int64_t n, const void *w, size_t w_stride, int nw, const void *x, \
+                            size_t x_stride, int nx, float *out, size_t out_stride) {     \
+        for (int i = 0; i < nw; i++)                                                       \
+            for (int j = 0; j < nx; j++)                                                   \
+                name(n, &out[(size_t)i * out_stride + (size_t)j],                          \
+                     (const char *)w + (size_t)i * w_stride, (const char *)x + (size_t)j * x_stride); \
     }
 MULTI(dot_f32)
 MULTI(dot_f16)
@@ -687,6 +694,7 @@ void g4_kernels_ref(g4_kernels *k) {
     do {                                                                                   \
         k->dot[G4_TYPE_##T] = fn;                                                          \
         k->dot_multi[G4_TYPE_##T] = fn##_multi;                                            \
+        k->gemm[G4_TYPE_##T] = fn##_gemm;                                                  \
         k->vec_type[G4_TYPE_##T] = G4_TYPE_##V;                                            \
     } while (0)
     SET(F32, dot_f32, F32);

@@ -3,9 +3,10 @@
  * Every quantized dot product follows the scalar reference exactly in its integer part
  * (per-block / per-sub-block integer sums) and differs only in the order of the float
  * additions. Each type has one always-inlined "core" that handles NX activation rows at
- * once (NX a compile-time constant 1..4): dot[t] is core(NX=1) and dot_multi[t] is
- * core(NX=nx), so the per-row sequence of operations — and therefore every bit of the
- * result — is the same whether a row goes through dot or dot_multi.
+ * once (NX a compile-time constant 1..4): dot[t] is core(NX=1), dot_multi[t] is
+ * core(NX=nx) and gemm[t] runs dot_multi over its weight rows, so the per-row sequence
+ * of operations — and therefore every bit of the result — is the same whether a row goes
+ * through dot, dot_multi or gemm.
  *
  * The activation quantizers are bit-exact with the reference (round half to even under
  * the default MXCSR, scales computed with the same f32 operations). */
@@ -116,7 +117,7 @@ G4_AI float fp16_at(const void *p, int off) {
         }                                                                                \
     } while (0)
 
-/* dot / dot_multi wrappers around a core(n, out, w, x, xs, NX). */
+/* dot / dot_multi / gemm wrappers around a core(n, out, w, x, xs, NX). */
 #define DEFINE_DOTS(name, core)                                                          \
     static void name##_dot(int64_t n, float *out, const void *w, const void *x) {       \
         core(n, out, w, x, 0, 1);                                                        \
@@ -132,6 +133,11 @@ G4_AI float fp16_at(const void *p, int off) {
             }                                                                            \
             out += 4; x = (const char *)x + 4 * xs; nx -= 4;                             \
         }                                                                                \
+    }                                                                                    \
+    static void name##_gemm(int64_t n, const void *w, size_t ws, int nw, const void *x, \
+                            size_t xs, int nx, float *out, size_t os) {                 \
+        for (int i = 0; i < nw; i++)                                                     \
+            name##_multi(n, out + (size_t)i * os, (const char *)w + (size_t)i * ws, x, xs, nx); \
     }
 
 /* ------------------------------------------------------------- quantizers ---- */
@@ -876,7 +882,7 @@ static void deq_q6_k(const void *src, float *y, int64_t n) {
 }
 
 void g4_kernels_avx2(g4_kernels *k) {
-#define SET(T, name) (k->dot[T] = name##_dot, k->dot_multi[T] = name##_multi)
+#define SET(T, name) (k->dot[T] = name##_dot, k->dot_multi[T] = name##_multi, k->gemm[T] = name##_gemm)
     SET(G4_TYPE_F32, f32);
     SET(G4_TYPE_F16, f16);
     SET(G4_TYPE_BF16, bf16);

@@ -1,20 +1,24 @@
 /* x86_avx512.c — AVX-512 (F/BW/VL/DQ) + VNNI kernels. Compiled with the AVX-512 flags;
  * g4_kernels_avx512 runs only on CPUs with AVX-512 F/BW/VL/DQ. It starts from the AVX2
  * table and replaces the dot products that VNNI makes faster (only when the CPU has
- * AVX512_VNNI); quantizers, dequantizers, the float dots and Q8_0 x Q8_0 stay AVX2 (on
- * Zen 4 the 512-bit versions were not faster when the weights stream from memory).
+ * AVX512_VNNI); quantizers, dequantizers and the float dots stay AVX2 (on Zen 4 the
+ * 512-bit versions were not faster when the weights stream from memory).
  *
- * As in x86_avx2.c, every dot is one always-inlined core over NX activation rows, so
- * dot_multi[t] is bit-identical to dot[t]; whenever this file overrides dot[t] it also
- * overrides dot_multi[t]. Integer block sums are exact; only the float summation order
- * differs from the reference.
+ * Whenever this file overrides dot[t] it also overrides dot_multi[t] and gemm[t], and
+ * the three are bit-identical. Integer block sums are exact; only the float summation
+ * order differs from the reference.
  *
- * 4-bit 32-element blocks (Q4_0, IQ4_NL, MXFP4) use a "lane = block" layout: four
- * consecutive blocks are gathered with one two-source word permute (vpermt2w) into a zmm
- * whose 128-bit lane b holds the 16 packed bytes of block b; the low and high nibbles then
- * face the first and second halves of the four Q8_0 activation blocks, gathered the same
- * way. The loads never reach past the four blocks being processed. K-quants and the
- * remaining 32-element types use 512- or 256-bit maddubs + dpwssd / dpbusd. */
+ * Q4_0, IQ4_NL, MXFP4 and Q8_0 weights (32-element blocks against Q8_0 activations) are
+ * tile kernels: several weight rows x several activation rows (see "tiled" below). They
+ * use a "lane = block" layout: four consecutive blocks are gathered with one two-source
+ * word permute (vpermt2w) into a zmm whose 128-bit lane b holds the 16 packed bytes of
+ * block b; the low and high nibbles then face the first and second halves of the four
+ * Q8_0 activation blocks, gathered the same way. The loads never reach past the four
+ * blocks being processed. The K-quants and the remaining 32-element types keep one
+ * always-inlined core over NX activation rows per weight row (dot = core(NX = 1),
+ * dot_multi and gemm loop over it); they use 512- or 256-bit maddubs + dpwssd / dpbusd.
+ * (A 512-bit dpbusd + packs + dpwssd Q4_K / Q5_K core was tried for the tile work: no
+ * faster on Zen 4, the float part per pair and the scale unpacking weigh as much.) */
 #include <immintrin.h>
 #include <string.h>
 
@@ -35,20 +39,6 @@ G4_AI float fp16_at(const void *p, int off) {
 }
 
 #define XROW(T, base, j, xs) ((const T *)((const char *)(base) + (size_t)(j) * (xs)))
-
-/* Weights stream from memory once per token: prefetch them W_PF bytes ahead. Measured on
- * Zen 4 it helps only the compute-heavy 18-byte block kernels (Q4_0 matvec +10-25% at 1
- * thread, ~+10% at 2); for Q8_0 and the K-quants the hardware prefetcher alone is as
- * good or better, so they do not use it. */
-#ifndef W_PF
-#define W_PF 2048
-#endif
-#define PF_W(p, lines)                                                                   \
-    do {                                                                                 \
-        UNROLL                                                                           \
-        for (int l_ = 0; l_ < (W_PF > 0 ? (lines) : 0); l_++)                            \
-            _mm_prefetch((const char *)(p) + W_PF + 64 * l_, _MM_HINT_T0);               \
-    } while (0)
 
 /* Prefill (NX > 1) streams several activation rows from L2 for each weight row: fetch
  * them ahead (decode, NX == 1, keeps its single row in L1 and skips this). */
@@ -79,6 +69,11 @@ G4_AI float fp16_at(const void *p, int off) {
             }                                                                            \
             out += 4; x = (const char *)x + 4 * xs; nx -= 4;                             \
         }                                                                                \
+    }                                                                                    \
+    static void name##_gemm(int64_t n, const void *w, size_t ws, int nw, const void *x, \
+                            size_t xs, int nx, float *out, size_t os) {                 \
+        for (int i = 0; i < nw; i++)                                                     \
+            name##_multi(n, out + (size_t)i * os, (const char *)w + (size_t)i * ws, x, xs, nx); \
     }
 
 G4_AI float h2f(uint16_t h) { return _cvtsh_ss(h); }
@@ -112,70 +107,103 @@ static const int16_t k_idx_x34l[32] = {1,  2,  3,  4,  5,  6,  7,  8,  18, 19, 2
 static const int16_t k_idx_x34h[32] = {9,  10, 11, 12, 13, 14, 15, 16, 26, 27, 28,
                                        29, 30, 31, 32, 33, 43, 44, 45, 46, 47, 48,
                                        49, 50, 60, 61, 62, 63, 0,  0,  0,  0};
-/* d of the 4 blocks in words 0..3: 18-byte blocks from A, 34-byte blocks from L0/L1. */
-static const int16_t k_idx_w18d4[32] = {0, 9, 18, 27};
-static const int16_t k_idx_x34d4[32] = {0, 17, 34, 51};
+/* d of the 4 blocks, each four times in words 0..15 (cvtph then gives the 16 lane
+ * scales): 18-byte blocks from A, 34-byte blocks from L0/L1. */
+static const int16_t k_idx_w18d[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
+static const int16_t k_idx_x34d[32] = {0, 0, 0, 0, 17, 17, 17, 17, 34, 34, 34, 34, 51, 51, 51, 51};
 
 G4_AI __m512i idx(const int16_t *t) { return _mm512_loadu_si512(t); }
+G4_AI __m512 ph16_ps(__m512i v) { return _mm512_cvtph_ps(_mm512_castsi512_si256(v)); }
+/* the first nbytes (0..64) bytes */
+G4_AI __mmask64 first_bytes(int nbytes) {
+    return nbytes <= 0 ? 0 : nbytes >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << nbytes) - 1);
+}
 
-/* Four Q8_0 blocks at p (136 bytes): lo/hi halves in lane = block layout, and the
- * 16 f32 scales (each block's d four times). */
-G4_AI void q8_0_x4(const uint8_t *p, __m512i *lo, __m512i *hi, __m128 *d) {
-    const __m512i L0 = ld512(p), L1 = ld512(p + 64);
-    const __m128i T = _mm_loadl_epi64((const __m128i *)(p + 128));
+/* Four Q8_0 blocks at p (136 bytes), or the first r < 4 of them (masked loads, the
+ * missing blocks read as zeros): lo/hi halves in lane = block layout, and the fp16 d of
+ * block b in words 4b..4b+3 (ph16_ps of them: the 16 lane scales). */
+G4_AI void q8_0_x4(const uint8_t *p, int r, __m512i *lo, __m512i *hi, __m512i *d) {
+    __m512i L0, L1;
+    __m128i T;
+    if (r == 4) {
+        L0 = ld512(p);
+        L1 = ld512(p + 64);
+        T = _mm_loadl_epi64((const __m128i *)(p + 128));
+    } else {
+        L0 = _mm512_maskz_loadu_epi8(first_bytes(34 * r), p);
+        L1 = _mm512_maskz_loadu_epi8(first_bytes(34 * r - 64), p + 64);
+        T = _mm_setzero_si128();
+    }
     *lo = _mm512_permutex2var_epi16(L0, idx(k_idx_x34l), L1);
     *hi = _mm512_mask_broadcastq_epi64(_mm512_permutex2var_epi16(L0, idx(k_idx_x34h), L1), 0x80, T);
-    *d = _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(L0, idx(k_idx_x34d4), L1)));
-}
-/* 4 block scales (one per 128-bit lane) -> each repeated over its lane */
-G4_AI __m512 lane_scales(__m128 d) {
-    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
-                                 _mm512_castps128_ps512(d));
+    *d = _mm512_permutex2var_epi16(L0, idx(k_idx_x34d), L1);
 }
 
-/* Four 18-byte blocks at p (72 bytes): the 4 x 16 packed nibble bytes and the scales. */
-G4_AI void w18_x4(const uint8_t *p, __m512i *q, __m128 *d) {
-    const __m512i A = ld512(p), T = _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)(p + 64)));
+/* Four 18-byte blocks at p (72 bytes; r < 4: the first r, masked): the 4 x 16 packed
+ * nibble bytes, and the fp16 d of block b in words 4b..4b+3. */
+G4_AI void w18_x4(const uint8_t *p, int r, __m512i *q, __m512i *d) {
+    __m512i A, T;
+    if (r == 4) {
+        A = ld512(p);
+        T = _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)(p + 64)));
+    } else {
+        A = _mm512_maskz_loadu_epi8(first_bytes(18 * r), p);
+        T = _mm512_setzero_si512();
+    }
     *q = _mm512_permutex2var_epi16(A, idx(k_idx_w18q), T);
-    *d = _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(idx(k_idx_w18d4), A)));
+    *d = _mm512_permutexvar_epi16(idx(k_idx_w18d), A);
 }
 
-/* Four 17-byte MXFP4 blocks at p (68 bytes). qs of block b is at 17b+1, an odd offset for
- * even b, so the word permute reads S0 = p[1..64] (blocks 0, 2) and S1 = p[4..67]
- * (blocks 1, 3). The E8M0 bytes e_b (at 17b) are the low bytes of words of E = p[0..63]
- * and S0, gathered into dwords 0..3; the scale is 2^(e-128) (denormal for e < 2). */
+/* Four 17-byte MXFP4 blocks at p (68 bytes; r < 4: the first r, masked). qs of block b
+ * is at 17b+1, an odd offset for even b, so the word permute reads S0 = p[1..64] (blocks
+ * 0, 2) and S1 = p[4..67] (blocks 1, 3). The E8M0 bytes e_b (at 17b) are the low bytes
+ * of words of E = p[0..63] and S0, gathered into dwords 4b..4b+3 (e8m0_ps: the lane
+ * scales 2^(e-128), denormal for e < 2). */
 static const int16_t k_idx_w17q[32] = {0,  1,  2,  3,  4,  5,  6,  7,  39, 40, 41,
                                        42, 43, 44, 45, 46, 17, 18, 19, 20, 21, 22,
                                        23, 24, 56, 57, 58, 59, 60, 61, 62, 63};
-static const int16_t k_idx_w17e[32] = {0, 0, 40, 0, 17, 0, 57, 0};
+static const int16_t k_idx_w17e[32] = {0,  0, 0,  0, 0,  0, 0,  0, 40, 0, 40, 0, 40, 0, 40, 0,
+                                       17, 0, 17, 0, 17, 0, 17, 0, 57, 0, 57, 0, 57, 0, 57, 0};
 
-G4_AI void w17_x4(const uint8_t *p, __m512i *q, __m128 *d) {
-    const __m512i E = ld512(p), S0 = ld512(p + 1), S1 = ld512(p + 4);
+G4_AI void w17_x4(const uint8_t *p, int r, __m512i *q, __m512i *e) {
+    __m512i E, S0, S1;
+    if (r == 4) {
+        E = ld512(p);
+        S0 = ld512(p + 1);
+        S1 = ld512(p + 4);
+    } else {
+        E = _mm512_maskz_loadu_epi8(first_bytes(17 * r), p);
+        S0 = _mm512_maskz_loadu_epi8(first_bytes(17 * r - 1), p + 1);
+        S1 = _mm512_maskz_loadu_epi8(first_bytes(17 * r - 4), p + 4);
+    }
     *q = _mm512_permutex2var_epi16(S0, idx(k_idx_w17q), S1);
-    const __m128i e = _mm_and_si128(_mm512_castsi512_si128(_mm512_permutex2var_epi16(E, idx(k_idx_w17e), S0)),
-                                    _mm_set1_epi32(0xFF));
-    const __m128i nrm = _mm_slli_epi32(_mm_sub_epi32(e, _mm_set1_epi32(1)), 23);
-    const __m128i den = _mm_sllv_epi32(_mm_set1_epi32(0x00200000), e);
-    *d = _mm_castsi128_ps(_mm_blendv_epi8(nrm, den, _mm_cmplt_epi32(e, _mm_set1_epi32(2))));
+    *e = _mm512_and_si512(_mm512_permutex2var_epi16(E, idx(k_idx_w17e), S0), _mm512_set1_epi32(0xFF));
+}
+G4_AI __m512 e8m0_ps(__m512i e) {
+    const __m512i nrm = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+    const __m512i den = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
+    return _mm512_castsi512_ps(_mm512_mask_blend_epi32(_mm512_cmplt_epi32_mask(e, _mm512_set1_epi32(2)), nrm, den));
 }
 
-/* --------------------------------- Q4_0 / IQ4_NL / MXFP4 (32-element blocks) ---- */
+/* --------------------- Q4_0 / IQ4_NL / MXFP4 / Q8_0 (32-element blocks), tiled ---- */
 
 /* 16 packed bytes -> 32 bytes: low nibbles (elements 0..15) then high nibbles (16..31);
- * used for blocks handled one at a time (row tails, other 32-element types). */
+ * used by the 256-bit kernels of the other 32-element types. */
 G4_AI __m256i nib32(const uint8_t *qs) {
     __m128i r = ld128(qs);
     __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(r), _mm_srli_epi16(r, 4), 1);
     return _mm256_and_si256(t, _mm256_set1_epi8(0x0F));
 }
 
-/* 4-bit 32-element block kinds: operand = unsigned byte u, value = u - OFF.
+/* Block kinds against Q8_0 activations: operand = unsigned byte u, value = u - OFF.
  * Q4_0: the nibble, OFF 8; IQ4_NL / MXFP4: codebook + 128 looked up from the nibble,
- * OFF 128. Q4_0 and IQ4_NL blocks are 18 bytes (fp16 d, qs), MXFP4 17 (e8m0 e, qs). */
+ * OFF 128; Q8_0: q + 128 (q ^ 0x80), OFF 128. Blocks: Q4_0 / IQ4_NL 18 bytes (fp16 d,
+ * qs), MXFP4 17 (e8m0 e, qs), Q8_0 34 (fp16 d, qs). */
 #define KIND_Q4_0 0
 #define KIND_IQ4NL 1
 #define KIND_MXFP4 2
-#define KIND_BSZ(K) ((K) == KIND_MXFP4 ? 17 : 18)
+#define KIND_Q8_0 3
+#define KIND_BSZ(K) ((K) == KIND_MXFP4 ? 17 : (K) == KIND_Q8_0 ? 34 : 18)
 #define KIND_OFF(K) ((K) == KIND_Q4_0 ? 8 : 128)
 
 static const int8_t k_iq4nl_u8[16] = {1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103, -90, -75, -59, -39, -15};
@@ -187,96 +215,259 @@ G4_AI __m512i b4_operand(__m512i nib, const int KIND) {
     const __m512i tbl = _mm512_broadcast_i32x4(ld128(KIND == KIND_IQ4NL ? k_iq4nl_u8 : k_mxfp4_u8));
     return _mm512_shuffle_epi8(tbl, nib);
 }
-G4_AI __m256i b4_operand256(__m256i nib, const int KIND) {
-    if (KIND == KIND_Q4_0) return nib;
-    const __m256i tbl = _mm256_broadcastsi128_si256(ld128(KIND == KIND_IQ4NL ? k_iq4nl_u8 : k_mxfp4_u8));
-    return _mm256_shuffle_epi8(tbl, nib);
+
+/* Sums of the four 32-bit lanes of each 128-bit lane (block) of p0..p3, as dword k of
+ * that lane for p_k (exact integer adds). */
+G4_AI __m512i reduce4(__m512i p0, __m512i p1, __m512i p2, __m512i p3) {
+    const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(p0, p1), _mm512_unpackhi_epi32(p0, p1));
+    const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(p2, p3), _mm512_unpackhi_epi32(p2, p3));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
 }
 
-G4_AI float e8m0_half(uint8_t e) {
-    uint32_t bits = e < 2 ? (0x00200000u << e) : ((uint32_t)(e - 1) << 23);
-    return g4_bits_f32(bits);
+/* dword e of every 128-bit lane of v, over the whole lane (e a constant 0..3) */
+G4_AI __m512 lane_dword(__m512 v, int e) {
+    switch (e) {
+    case 0: return _mm512_permute_ps(v, 0x00);
+    case 1: return _mm512_permute_ps(v, 0x55);
+    case 2: return _mm512_permute_ps(v, 0xAA);
+    default: return _mm512_permute_ps(v, 0xFF);
+    }
 }
 
-/* Σ (u - OFF)·x over a block = dpbusd(u, x) - OFF·Σx, OFF·Σx = dpbusd(OFF, x).
- * One step = 4 blocks, accumulated into acc[j] of each row. */
-G4_AI void b4_step(const uint8_t *w, const uint8_t *const *x, int64_t i, __m512 *acc, const int NX,
-                   const int KIND) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
+/* The computation, per step of 4 blocks (r < 4 at the row end; the missing blocks are
+ * zeros and add exactly 0):
+ * - integer part, per 32-bit lane: Σ (u - OFF)·x = dpbusd(u, x) - OFF·Σx; the
+ *   activation row gives nc = -OFF·Σx, so a pair's p = dpbusd(dpbusd(nc, lo, xl), hi, xh),
+ *   and the four lanes of a block are summed (reduce4) into the block's exact dot;
+ * - float part: weight rows go in groups of four; dword e of lane b of a group's
+ *   accumulator belongs to row e of the group and blocks b (mod 4): acc += f32(dot) ·
+ *   (d_w · d_x), one cvt / mul / fma for four pairs. At the end row e's result is
+ *   (lane 0 + lane 2) + (lane 1 + lane 3).
+ * A pair thus goes through the same operations whatever its position in the group, the
+ * group size (missing rows are zeros) or the tile, so dot / dot_multi / gemm agree bit
+ * for bit. The activation side of a step (xl, xh, nc and the lane scales) is unpacked
+ * once and shared by all weight rows. */
+typedef struct {
+    __m512i xl, xh, nc;
+    __m512 sx; /* lane b: d_x of block b */
+} b4_xblk;
+
+/* Activation side of step i for NX rows. */
+G4_AI void b4_xdecode(const uint8_t *x, size_t xs, int64_t i, int r, b4_xblk *xb, const int NX, const int KIND) {
     const __m512i off = _mm512_set1_epi8((char)KIND_OFF(KIND));
-    __m512i q;
-    __m128 dw;
-    PF_ROWS(x, NX, 34 * (size_t)i + 512, 3);
-    PF_W(w + KIND_BSZ(KIND) * i, 2);
-    if (KIND == KIND_MXFP4) w17_x4(w + 17 * i, &q, &dw);
-    else w18_x4(w + 18 * i, &q, &dw);
-    const __m512i lo = b4_operand(_mm512_and_si512(q, m4), KIND);
-    const __m512i hi = b4_operand(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), KIND);
+    __m512i xd = _mm512_setzero_si512();
     UNROLL
     for (int j = 0; j < NX; j++) {
-        __m512i xl, xh;
-        __m128 dx;
-        q8_0_x4(x[j] + 34 * i, &xl, &xh, &dx);
-        __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xl), hi, xh);
-        __m512i c = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), off, xl), off, xh);
-        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(p, c)), lane_scales(_mm_mul_ps(dw, dx)), acc[j]);
+        __m512i d;
+        q8_0_x4(x + (size_t)j * xs + 34 * (size_t)i, r, &xb[j].xl, &xb[j].xh, &d);
+        xd = j == 0 ? d : _mm512_mask_mov_epi16(xd, (__mmask32)(0x1111u << j), d);
+        const __m512i c = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), off, xb[j].xl), off, xb[j].xh);
+        xb[j].nc = _mm512_sub_epi32(_mm512_setzero_si512(), c);
+    }
+    /* one conversion for all rows: lane b holds d_x of block b of rows 0..NX-1 */
+    const __m512 sxt = ph16_ps(xd);
+    UNROLL
+    for (int j = 0; j < NX; j++) xb[j].sx = NX == 1 ? sxt : lane_dword(sxt, j);
+}
+
+/* Step i of a group of GW <= 4 weight rows (at w, ws apart) against NX decoded
+ * activation rows: acc[j] of activation row j. pf: prefetch distance (bytes). */
+G4_AI void b4_gstep(const uint8_t *w, size_t ws, int64_t i, int r, const b4_xblk *xb, __m512 *acc, size_t pf,
+                    const int GW, const int NX, const int KIND) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i lo[4], hi[4], wd = _mm512_setzero_si512();
+    UNROLL
+    for (int e = 0; e < GW; e++) {
+        const uint8_t *wp = w + (size_t)e * ws + KIND_BSZ(KIND) * (size_t)i;
+        _mm_prefetch((const char *)wp + pf, _MM_HINT_T1);
+        _mm_prefetch((const char *)wp + pf + 64, _MM_HINT_T1);
+        if (KIND == KIND_Q8_0) _mm_prefetch((const char *)wp + pf + 128, _MM_HINT_T1);
+        __m512i q, d;
+        if (KIND == KIND_Q8_0) {
+            const __m512i s80 = _mm512_set1_epi8((char)0x80);
+            q8_0_x4(wp, r, &lo[e], &hi[e], &d);
+            lo[e] = _mm512_xor_si512(lo[e], s80);
+            hi[e] = _mm512_xor_si512(hi[e], s80);
+        } else {
+            if (KIND == KIND_MXFP4) w17_x4(wp, r, &q, &d);
+            else w18_x4(wp, r, &q, &d);
+            lo[e] = b4_operand(_mm512_and_si512(q, m4), KIND);
+            hi[e] = b4_operand(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), KIND);
+        }
+        if (KIND == KIND_MXFP4) wd = e == 0 ? d : _mm512_mask_mov_epi32(wd, (__mmask16)(0x1111u << e), d);
+        else wd = e == 0 ? d : _mm512_mask_mov_epi16(wd, (__mmask32)(0x1111u << e), d);
+    }
+    /* lane b: d_w of block b of the group's rows, one conversion */
+    const __m512 swt = KIND == KIND_MXFP4 ? e8m0_ps(wd) : ph16_ps(wd);
+    UNROLL
+    for (int j = 0; j < NX; j++) {
+        __m512i p[4];
+        UNROLL
+        for (int e = 0; e < 4; e++)
+            p[e] = e < GW ? _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(xb[j].nc, lo[e], xb[j].xl), hi[e], xb[j].xh)
+                          : _mm512_setzero_si512();
+        const __m512i dot = reduce4(p[0], p[1], p[2], p[3]);
+        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(swt, xb[j].sx), acc[j]);
     }
 }
 
-G4_AI void b4_core(int64_t n, float *out, const void *vw, const void *vx, size_t xs, const int NX,
-                    const int KIND) {
-    const uint8_t *w = vw;
-    const uint8_t *x[4];
-    __m512 acc0[4], acc1[4];
-    __m256 acct[4];
+/* out[e * os + j] for the GW rows of a group from its accumulators */
+G4_AI void b4_store(const __m512 *acc, float *out, size_t os, const int GW, const int NX) {
     UNROLL
     for (int j = 0; j < NX; j++) {
-        x[j] = XROW(uint8_t, vx, j, xs);
-        acc0[j] = acc1[j] = _mm512_setzero_ps();
-        acct[j] = _mm256_setzero_ps();
-    }
-    const int64_t nb = n / 32;
-    int64_t i = 0;
-    for (; i + 8 <= nb; i += 8) {
-        b4_step(w, x, i, acc0, NX, KIND);
-        b4_step(w, x, i + 4, acc1, NX, KIND);
-    }
-    if (i + 4 <= nb) {
-        b4_step(w, x, i, acc0, NX, KIND);
-        i += 4;
-    }
-    for (; i < nb; i++) {
-        const uint8_t *b = w + KIND_BSZ(KIND) * i;
-        const __m256i wq = b4_operand256(nib32(b + KIND_BSZ(KIND) - 16), KIND);
-        const __m256i off8 = _mm256_set1_epi8((char)KIND_OFF(KIND));
-        const float dw = KIND == KIND_MXFP4 ? e8m0_half(b[0]) : fp16_at(b, 0);
+        const __m256 t = _mm256_add_ps(_mm512_castps512_ps256(acc[j]), _mm512_extractf32x8_ps(acc[j], 1));
+        float s[4];
+        _mm_storeu_ps(s, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
         UNROLL
-        for (int j = 0; j < NX; j++) {
-            const block_q8_0 *xb = (const block_q8_0 *)(x[j] + 34 * i);
-            const __m256i xq = ld256(xb->qs);
-            __m256i s = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), wq, xq),
-                                         _mm256_dpbusd_epi32(_mm256_setzero_si256(), off8, xq));
-            acct[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * h2f(xb->d)), acct[j]);
+        for (int e = 0; e < GW; e++) out[(size_t)e * os + j] = s[e];
+    }
+}
+
+/* Decode: NW <= 8 weight rows x 1 activation row, step by step (the activation blocks
+ * stay in registers). Weights are prefetched from the same place of the next tile's rows
+ * into L2: the NW rows are read side by side as NW short streams, which the hardware
+ * prefetcher follows badly (Q4_0 decode at 1 thread on Zen 4: 22 GB/s this way, 12-13
+ * with the fetch ahead within each row, 9 without software prefetch). */
+G4_AI void b4_tile1(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, float *out, size_t os,
+                    const int NW, const int KIND) {
+    const int NG = (NW + 3) / 4;
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    const int64_t nb = n / 32;
+    const size_t pf = (size_t)NW * ws;
+    int64_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        b4_xblk xb[1];
+        b4_xdecode(x, 0, i, 4, xb, 1, KIND);
+        UNROLL
+        for (int g = 0; g < NG; g++)
+            b4_gstep(w + (size_t)(4 * g) * ws, ws, i, 4, xb, &acc[g], pf, NW - 4 * g < 4 ? NW - 4 * g : 4, 1, KIND);
+    }
+    if (i < nb) {
+        b4_xblk xb[1];
+        b4_xdecode(x, 0, i, (int)(nb - i), xb, 1, KIND);
+        UNROLL
+        for (int g = 0; g < NG; g++)
+            b4_gstep(w + (size_t)(4 * g) * ws, ws, i, (int)(nb - i), xb, &acc[g], pf, NW - 4 * g < 4 ? NW - 4 * g : 4, 1,
+                     KIND);
+    }
+    UNROLL
+    for (int g = 0; g < NG; g++) b4_store(&acc[g], out + (size_t)(4 * g) * os, os, NW - 4 * g < 4 ? NW - 4 * g : 4, 1);
+}
+
+/* Prefill: NX <= 4 activation rows x any number of weight rows. The activation side of
+ * B4_CHUNK steps is unpacked into a buffer (16 KiB, in L1) once for all the weight rows;
+ * then each group of four weight rows runs over those steps with its accumulators in
+ * registers (kept in acc[] between chunks). */
+#define B4_CHUNK 16
+
+G4_AI void b4_gpass(const uint8_t *w, size_t ws, int64_t s0, int ns, int64_t nb, const b4_xblk (*xb)[4],
+                    __m512 *acc, const int GW, const int NX, const int KIND) {
+    __m512 a[4];
+    UNROLL
+    for (int j = 0; j < NX; j++) a[j] = acc[j];
+    const size_t pf = 4 * ws; /* the next group's rows */
+    for (int s = 0; s < ns; s++) {
+        const int64_t i = 4 * (s0 + s);
+        if (nb - i >= 4) b4_gstep(w, ws, i, 4, xb[s], a, pf, GW, NX, KIND);
+        else b4_gstep(w, ws, i, (int)(nb - i), xb[s], a, pf, GW, NX, KIND);
+    }
+    UNROLL
+    for (int j = 0; j < NX; j++) acc[j] = a[j];
+}
+
+G4_AI void b4_tilex(int64_t n, const uint8_t *w, size_t ws, int nw, const uint8_t *x, size_t xs, float *out,
+                    size_t os, const int NX, const int KIND) {
+    b4_xblk xb[B4_CHUNK][4];
+    __m512 acc[G4_GEMM_MAX_W / 4][4];
+    const int ng = (nw + 3) / 4;
+    for (int g = 0; g < ng; g++)
+        for (int j = 0; j < NX; j++) acc[g][j] = _mm512_setzero_ps();
+    const int64_t nb = n / 32, nsteps = (nb + 3) / 4;
+    for (int64_t s0 = 0; s0 < nsteps; s0 += B4_CHUNK) {
+        const int ns = nsteps - s0 < B4_CHUNK ? (int)(nsteps - s0) : B4_CHUNK;
+        for (int s = 0; s < ns; s++) {
+            const int64_t i = 4 * (s0 + s);
+            for (int j = 0; j < NX; j++)
+                for (int l = 0; l < 3; l++)
+                    _mm_prefetch((const char *)x + (size_t)j * xs + 34 * (size_t)(i + 4 * B4_CHUNK) + 64 * l, _MM_HINT_T0);
+            if (nb - i >= 4) b4_xdecode(x, xs, i, 4, xb[s], NX, KIND);
+            else b4_xdecode(x, xs, i, (int)(nb - i), xb[s], NX, KIND);
+        }
+        for (int g = 0; g < ng; g++) {
+            const uint8_t *wg = w + (size_t)(4 * g) * ws;
+            switch (nw - 4 * g) {
+            case 1: b4_gpass(wg, ws, s0, ns, nb, (const b4_xblk(*)[4])xb, acc[g], 1, NX, KIND); break;
+            case 2: b4_gpass(wg, ws, s0, ns, nb, (const b4_xblk(*)[4])xb, acc[g], 2, NX, KIND); break;
+            case 3: b4_gpass(wg, ws, s0, ns, nb, (const b4_xblk(*)[4])xb, acc[g], 3, NX, KIND); break;
+            default: b4_gpass(wg, ws, s0, ns, nb, (const b4_xblk(*)[4])xb, acc[g], 4, NX, KIND); break;
+            }
         }
     }
-    UNROLL
-    for (int j = 0; j < NX; j++) out[j] = hsum16(_mm512_add_ps(acc0[j], acc1[j])) + hsum8(acct[j]);
+    for (int g = 0; g < ng; g++) {
+        const int gw = nw - 4 * g < 4 ? nw - 4 * g : 4;
+        float *o = out + (size_t)(4 * g) * os;
+        switch (gw) {
+        case 1: b4_store(acc[g], o, os, 1, NX); break;
+        case 2: b4_store(acc[g], o, os, 2, NX); break;
+        case 3: b4_store(acc[g], o, os, 3, NX); break;
+        default: b4_store(acc[g], o, os, 4, NX); break;
+        }
+    }
 }
 
-G4_AI void q4_0_core(int64_t n, float *out, const void *w, const void *x, size_t xs, const int NX) {
-    b4_core(n, out, w, x, xs, NX, KIND_Q4_0);
-}
-DEFINE_DOTS(q4_0, q4_0_core)
+/* gemm: decode in tiles of up to 8 rows; prefill the whole tile (up to G4_GEMM_MAX_W
+ * rows) 4 activation rows at a time. dot = the 1 x 1 tile, dot_multi = gemm with one
+ * row. */
+#define DEFINE_B4(name, KIND)                                                            \
+    static void name##_gemm(int64_t n, const void *vw, size_t ws, int nw, const void *vx, \
+                            size_t xs, int nx, float *out, size_t os) {                 \
+        const uint8_t *w = vw, *x = vx;                                                  \
+        if (nx == 1) {                                                                   \
+            for (int i = 0; i < nw; i += 8) {                                            \
+                const uint8_t *wi = w + (size_t)i * ws;                                  \
+                float *oi = out + (size_t)i * os;                                        \
+                switch (nw - i) {                                                        \
+                case 1: b4_tile1(n, wi, ws, x, oi, os, 1, KIND); break;                  \
+                case 2: b4_tile1(n, wi, ws, x, oi, os, 2, KIND); break;                  \
+                case 3: b4_tile1(n, wi, ws, x, oi, os, 3, KIND); break;                  \
+                case 4: b4_tile1(n, wi, ws, x, oi, os, 4, KIND); break;                  \
+                case 5: b4_tile1(n, wi, ws, x, oi, os, 5, KIND); break;                  \
+                case 6: b4_tile1(n, wi, ws, x, oi, os, 6, KIND); break;                  \
+                case 7: b4_tile1(n, wi, ws, x, oi, os, 7, KIND); break;                  \
+                default: b4_tile1(n, wi, ws, x, oi, os, 8, KIND); break;                 \
+                }                                                                        \
+            }                                                                            \
+            return;                                                                      \
+        }                                                                                \
+        for (int i = 0; i < nw; i += G4_GEMM_MAX_W) {                                    \
+            const int gw = nw - i < G4_GEMM_MAX_W ? nw - i : G4_GEMM_MAX_W;              \
+            const uint8_t *wi = w + (size_t)i * ws;                                      \
+            for (int j = 0; j < nx; j += 4) {                                            \
+                const uint8_t *xj = x + (size_t)j * xs;                                  \
+                float *o = out + (size_t)i * os + j;                                     \
+                switch (nx - j) {                                                        \
+                case 1: b4_tilex(n, wi, ws, gw, xj, xs, o, os, 1, KIND); break;          \
+                case 2: b4_tilex(n, wi, ws, gw, xj, xs, o, os, 2, KIND); break;          \
+                case 3: b4_tilex(n, wi, ws, gw, xj, xs, o, os, 3, KIND); break;          \
+                default: b4_tilex(n, wi, ws, gw, xj, xs, o, os, 4, KIND); break;         \
+                }                                                                        \
+            }                                                                            \
+        }                                                                                \
+    }                                                                                    \
+    static void name##_dot(int64_t n, float *out, const void *w, const void *x) {       \
+        b4_tile1(n, w, 0, x, out, 0, 1, KIND);                                           \
+    }                                                                                    \
+    static void name##_multi(int64_t n, float *out, const void *w, const void *x,       \
+                             size_t xs, int nx) {                                        \
+        name##_gemm(n, w, 0, 1, x, xs, nx, out, 0);                                      \
+    }
 
-G4_AI void iq4nl_core(int64_t n, float *out, const void *w, const void *x, size_t xs, const int NX) {
-    b4_core(n, out, w, x, xs, NX, KIND_IQ4NL);
-}
-DEFINE_DOTS(iq4nl, iq4nl_core)
+DEFINE_B4(q4_0, KIND_Q4_0)
+DEFINE_B4(iq4nl, KIND_IQ4NL)
+DEFINE_B4(mxfp4, KIND_MXFP4)
+DEFINE_B4(q8_0, KIND_Q8_0)
 
-G4_AI void mxfp4_core(int64_t n, float *out, const void *w, const void *x, size_t xs, const int NX) {
-    b4_core(n, out, w, x, xs, NX, KIND_MXFP4);
-}
-DEFINE_DOTS(mxfp4, mxfp4_core)
+
 
 
 /* --------------------------------------------------------------- K-quants ---- */
@@ -551,8 +742,9 @@ void g4_kernels_avx512(g4_kernels *k) {
     g4_kernels_avx2(k);
     const g4_cpu *cpu = g4_cpu_get();
     if (!cpu->avx512vnni) return;
-#define SET(T, name) (k->dot[T] = name##_dot, k->dot_multi[T] = name##_multi)
+#define SET(T, name) (k->dot[T] = name##_dot, k->dot_multi[T] = name##_multi, k->gemm[T] = name##_gemm)
     SET(G4_TYPE_Q4_0, q4_0);
+    SET(G4_TYPE_Q8_0, q8_0);
     SET(G4_TYPE_IQ4_NL, iq4nl);
     SET(G4_TYPE_Q4_K, q4_k);
     SET(G4_TYPE_Q5_K, q5_k);
