@@ -36,6 +36,21 @@ typedef struct {
 
 static char tmp_path[256];
 
+/* Writes kv unchanged (arrays: element type and count, then the raw elements). */
+static void copy_kv(g4_gguf_writer *w, const g4_gguf_kv *kv) {
+    if (kv->type != G4_GGUF_ARRAY) {
+        g4_gguf_w_raw(w, kv->key, kv->type, kv->data, kv->size);
+        return;
+    }
+    size_t n = 12 + kv->size;
+    uint8_t *buf = malloc(n);
+    memcpy(buf, &kv->arr_type, 4);
+    memcpy(buf + 4, &kv->arr_n, 8);
+    memcpy(buf + 12, kv->data, kv->size);
+    g4_gguf_w_raw(w, kv->key, kv->type, buf, n);
+    free(buf);
+}
+
 /* Copies SRC to tmp_path with the mutation applied. */
 static bool write_mutant(const mutation *mu) {
     g4_gguf *g = NULL;
@@ -55,16 +70,8 @@ static bool write_mutant(const mutation *mu) {
             g4_gguf_w_u32(w, kv->key, mu->u32_val);
         } else if (mu->i32arr_key && !strcmp(kv->key, mu->i32arr_key)) {
             g4_gguf_w_arr_i32(w, kv->key, mu->i32arr, (uint64_t)mu->n_i32arr);
-        } else if (kv->type == G4_GGUF_ARRAY) {
-            size_t n = 12 + kv->size;
-            uint8_t *buf = malloc(n);
-            memcpy(buf, &kv->arr_type, 4);
-            memcpy(buf + 4, &kv->arr_n, 8);
-            memcpy(buf + 12, kv->data, kv->size);
-            g4_gguf_w_raw(w, kv->key, kv->type, buf, n);
-            free(buf);
         } else {
-            g4_gguf_w_raw(w, kv->key, kv->type, kv->data, kv->size);
+            copy_kv(w, kv);
         }
     }
     if (mu->u32_key && !g4_gguf_find_kv(g, mu->u32_key)) g4_gguf_w_u32(w, mu->u32_key, mu->u32_val);
@@ -133,17 +140,7 @@ static void check_split(void) {
         if (s == 0) {
             for (int64_t i = 0; i < g4_gguf_n_kv(g); i++) {
                 const g4_gguf_kv *kv = g4_gguf_kv_at(g, i);
-                if (kv->type == G4_GGUF_ARRAY) {
-                    size_t n = 12 + kv->size;
-                    uint8_t *buf = malloc(n);
-                    memcpy(buf, &kv->arr_type, 4);
-                    memcpy(buf + 4, &kv->arr_n, 8);
-                    memcpy(buf + 12, kv->data, kv->size);
-                    g4_gguf_w_raw(w, kv->key, kv->type, buf, n);
-                    free(buf);
-                } else {
-                    g4_gguf_w_raw(w, kv->key, kv->type, kv->data, kv->size);
-                }
+                copy_kv(w, kv);
             }
             g4_gguf_w_i32(w, "split.tensors.count", (int32_t)nt);
         }
