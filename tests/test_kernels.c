@@ -1063,6 +1063,42 @@ static void print_overrides(const g4_kernels *ref, const g4_kernels *k, const ch
     printf("\n");
 }
 
+/* Degenerate activation blocks: all denormal (127/amax overflows), zeros, NaN/inf.
+ * Every ISA's quantizers must agree with the reference byte for byte (x86 semantics:
+ * unrepresentable values become -128) and the reference must not hit undefined behaviour. */
+static void test_quant_degenerate(const g4_kernels *ref, const g4_kernels *k, const char *isa) {
+    float x[256];
+    const g4_type qt[] = {G4_TYPE_Q8_0, G4_TYPE_Q8_1};
+    for (int c = 0; c < 3; c++) {
+        for (int i = 0; i < 256; i++) {
+            if (c == 0) x[i] = (i % 3 - 1) * 1e-40f; /* denormals */
+            else if (c == 1) x[i] = 0.0f;
+            else x[i] = i == 5 ? NAN : (i == 9 ? INFINITY : (float)i * 0.01f);
+        }
+        for (size_t q = 0; q < sizeof qt / sizeof qt[0]; q++) {
+            if (c == 2) continue; /* NaN/inf: only the reference must stay defined */
+            uint8_t a[512], b[512];
+            memset(a, 0x55, sizeof a);
+            memset(b, 0x55, sizeof b);
+            ref->quant[qt[q]](x, a, 256);
+            k->quant[qt[q]](x, b, 256);
+            bool same = !memcmp(a, b, g4_row_size(qt[q], 256));
+            if (qt[q] == G4_TYPE_Q8_1) { /* compare d and qs; s = fp16(d * sum) may be +-0 here */
+                same = true;
+                for (int bl = 0; bl < 8; bl++) {
+                    const block_q8_1 *ya = (const block_q8_1 *)a + bl, *yb = (const block_q8_1 *)b + bl;
+                    same &= ya->d == yb->d && !memcmp(ya->qs, yb->qs, 32) &&
+                            (ya->s & 0x7fff) == (yb->s & 0x7fff);
+                }
+            }
+            T_CHECKF(same, "%s: %s quantizer differs on case %d", isa, g4_type_name(qt[q]), c);
+        }
+        uint8_t r[512];
+        ref->quant[G4_TYPE_Q8_0](x, r, 256);
+        ref->quant[G4_TYPE_Q8_K](x, r, 256);
+    }
+}
+
 static void test_isa_names(void) {
     static const struct { const char *s; g4_isa isa; } cases[] = {
         {"ref", G4_ISA_REF},       {"scalar", G4_ISA_SCALAR}, {"avx2", G4_ISA_AVX2},
@@ -1127,6 +1163,7 @@ int main(void) {
         const int before = t_failures;
         isa_stats st;
         test_table(&ref, &k, name, &st);
+        test_quant_degenerate(&ref, &k, name);
         printf("isa %-6s: %d dequant, %d quant, %d dot, %d dot_multi, %d gemm slots checked (%d "
                "overridden), max |dot - ref| / M = %.2e: %s\n",
                name, st.n_deq, st.n_quant, st.n_dot, st.n_multi, st.n_gemm, st.n_over, st.max_rel,

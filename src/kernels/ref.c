@@ -283,13 +283,21 @@ static void quant_bf16(const float *x, void *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = g4_f32_to_bf16(x[i]);
 }
 
+/* Round half to even and convert to int8 the way x86's cvtps2dq + saturating packs do:
+ * NaN, infinities and out-of-range values (e.g. 127/amax overflowing for a block of
+ * denormals) become -128 instead of undefined behaviour. */
+static inline int8_t round_i8(float v) {
+    const float r = nearbyintf(v);
+    return r >= -128.0f && r <= 127.0f ? (int8_t)r : (int8_t)-128;
+}
+
 /* One 32-block: d = amax/127 (f32), qs = round-half-even(x * 127/amax); returns d. */
 static float q8_block(const float *x, int8_t *qs) {
     float amax = 0.0f;
     for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
     const float d = amax / 127.0f;
     const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-    for (int j = 0; j < 32; j++) qs[j] = (int8_t)nearbyintf(x[j] * id);
+    for (int j = 0; j < 32; j++) qs[j] = round_i8(x[j] * id);
     return d;
 }
 
@@ -327,8 +335,8 @@ static void quant_q8_k(const float *x, void *dst, int64_t n) {
         }
         const float iscale = -127.0f / max;
         for (int j = 0; j < QK_K; j++) {
-            const int v = (int)nearbyintf(iscale * x[j]);
-            y[i].qs[j] = (int8_t)(v < 127 ? v : 127);
+            const float r = nearbyintf(iscale * x[j]); /* <= 127 by construction; NaN -> -128 */
+            y[i].qs[j] = r >= -128.0f && r <= 127.0f ? (int8_t)r : (r > 127.0f ? 127 : -128);
         }
         for (int g = 0; g < QK_K / 16; g++) {
             int sum = 0;
