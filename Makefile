@@ -25,8 +25,8 @@ test: build test-asan
 # Parsers, kernels, model loading and the golden forward pass under ASan + UBSan.
 test-asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DG4_SANITIZE=ON >/dev/null
-	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target test_gguf test_kernels test_model_load test_golden
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -R 'test_gguf|test_kernels|test_model_load|test_golden'
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target test_gguf test_kernels test_model_load test_golden test_tokenizer
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -R 'test_gguf|test_kernels|test_model_load|test_golden|test_tokenizer'
 
 run: build
 	@$(BUILD)/gemma4c info $(MODEL)

@@ -209,6 +209,11 @@ static void quant_q8_0(const float *x, void *dst, int64_t n) {
         const float amax = vmaxvq_f32(amaxv);
         const float d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        if (id > 3.4e38f) { /* all-denormal block: 127/amax overflowed; reference gives -128 */
+            for (int j = 0; j < QK8_0; j++) y[i].qs[j] = -128;
+            y[i].d = f2h(d);
+            continue;
+        }
         for (int j = 0; j < 4; j++) {
             const int32x4_t i0 = vcvtnq_s32_f32(vmulq_n_f32(v[2 * j], id));
             const int32x4_t i1 = vcvtnq_s32_f32(vmulq_n_f32(v[2 * j + 1], id));

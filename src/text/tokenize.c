@@ -1,0 +1,493 @@
+/* tokenize.c — special-token partition, newline pre-split, heap-driven BPE, byte
+ * fallback; detokenization and a UTF-8-safe streaming helper. */
+#include "text/tokenize.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+
+typedef struct {
+    int32_t *p;
+    size_t n, cap;
+} ivec;
+
+typedef struct {
+    int32_t prev, next;
+    size_t start, len; /* len 0: absorbed into its left neighbour */
+} sym;
+
+typedef struct {
+    int32_t rank, left, right;
+    size_t llen, rlen; /* lengths when queued: a mismatch marks a stale entry */
+} bigram;
+
+typedef struct {
+    size_t pos, len;
+    int32_t tok, rank;
+} smatch;
+
+typedef struct {
+    const g4_vocab *v;
+    ivec out;
+    char *clean;
+    size_t clean_cap;
+    sym *syms;
+    size_t syms_cap;
+    bigram *heap;
+    size_t heap_n, heap_cap;
+    g4_error *err;
+} tctx;
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return true;
+    size_t nc = *cap ? *cap : 64;
+    while (nc < need) {
+        if (nc > ((size_t)-1) / 2 / elem) return false;
+        nc *= 2;
+    }
+    void *np = realloc(*p, nc * elem);
+    if (!np) return false;
+    *p = np;
+    *cap = nc;
+    return true;
+}
+
+static g4_status push_id(tctx *c, int32_t id) {
+    if (!grow((void **)&c->out.p, &c->out.cap, c->out.n + 1, sizeof(int32_t)))
+        return g4_fail(c->err, G4_ERR_NOMEM, "tokenize: out of memory");
+    c->out.p[c->out.n++] = id;
+    return G4_OK;
+}
+
+/* ---- BPE ---- */
+
+static bool bg_less(const bigram *a, const bigram *b) {
+    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
+}
+
+static g4_status heap_push(tctx *c, bigram b) {
+    if (!grow((void **)&c->heap, &c->heap_cap, c->heap_n + 1, sizeof(bigram)))
+        return g4_fail(c->err, G4_ERR_NOMEM, "tokenize: out of memory");
+    size_t i = c->heap_n++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!bg_less(&b, &c->heap[parent])) break;
+        c->heap[i] = c->heap[parent];
+        i = parent;
+    }
+    c->heap[i] = b;
+    return G4_OK;
+}
+
+static bigram heap_pop(tctx *c) {
+    bigram top = c->heap[0];
+    bigram last = c->heap[--c->heap_n];
+    size_t i = 0, n = c->heap_n;
+    for (;;) {
+        size_t l = 2 * i + 1;
+        if (l >= n) break;
+        size_t m = (l + 1 < n && bg_less(&c->heap[l + 1], &c->heap[l])) ? l + 1 : l;
+        if (!bg_less(&c->heap[m], &last)) break;
+        c->heap[i] = c->heap[m];
+        i = m;
+    }
+    if (n) c->heap[i] = last;
+    return top;
+}
+
+static g4_status try_pair(tctx *c, const char *w, int32_t a, int32_t b) {
+    if (a < 0 || b < 0) return G4_OK;
+    const sym *sa = &c->syms[a], *sb = &c->syms[b];
+    int32_t r = g4_vocab_merge_rank(c->v, w + sa->start, sa->len, w + sb->start, sb->len);
+    if (r < 0) return G4_OK;
+    bigram bg = {r, a, b, sa->len, sb->len};
+    return heap_push(c, bg);
+}
+
+static size_t lead_len(uint8_t c) {
+    if (c < 0x80) return 1;
+    if ((c & 0xE0) == 0xC0) return 2;
+    if ((c & 0xF0) == 0xE0) return 3;
+    if ((c & 0xF8) == 0xF0) return 4;
+    return 1;
+}
+
+static g4_status emit_piece(tctx *c, const char *s, size_t n) {
+    int32_t id = g4_vocab_find(c->v, s, n);
+    if (id >= 0) return push_id(c, id);
+    for (size_t i = 0; i < n; i++) {
+        int32_t bt = g4_vocab_byte_token(c->v, (uint8_t)s[i]);
+        if (bt < 0) bt = g4_vocab_unk(c->v);
+        if (bt < 0)
+            return g4_fail(c->err, G4_ERR_UNSUPPORTED,
+                           "tokenize: no byte token <0x%02X> and no <unk> in the vocabulary",
+                           (unsigned)(uint8_t)s[i]);
+        g4_status st = push_id(c, bt);
+        if (st) return st;
+    }
+    return G4_OK;
+}
+
+static g4_status bpe_word(tctx *c, const char *w, size_t n) {
+    size_t ns = 0;
+    for (size_t i = 0; i < n; ns++) {
+        size_t l = lead_len((uint8_t)w[i]);
+        if (l > n - i) l = n - i;
+        i += l;
+    }
+    if (!grow((void **)&c->syms, &c->syms_cap, ns, sizeof(sym)))
+        return g4_fail(c->err, G4_ERR_NOMEM, "tokenize: out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n; k++) {
+        size_t l = lead_len((uint8_t)w[i]);
+        if (l > n - i) l = n - i;
+        c->syms[k].prev = (int32_t)k - 1;
+        c->syms[k].next = (k + 1 < ns) ? (int32_t)(k + 1) : -1;
+        c->syms[k].start = i;
+        c->syms[k].len = l;
+        i += l;
+    }
+    c->heap_n = 0;
+    g4_status st;
+    for (size_t i = 0; i + 1 < ns; i++)
+        if ((st = try_pair(c, w, (int32_t)i, (int32_t)(i + 1)))) return st;
+    while (c->heap_n) {
+        bigram b = heap_pop(c);
+        sym *L = &c->syms[b.left], *R = &c->syms[b.right];
+        if (L->len == 0 || R->len == 0 || L->next != b.right || L->len != b.llen ||
+            R->len != b.rlen)
+            continue;
+        L->len += R->len;
+        L->next = R->next;
+        if (R->next >= 0) c->syms[R->next].prev = b.left;
+        R->len = 0;
+        if ((st = try_pair(c, w, L->prev, b.left))) return st;
+        if ((st = try_pair(c, w, b.left, L->next))) return st;
+    }
+    for (int32_t i = ns ? 0 : -1; i >= 0; i = c->syms[i].next) {
+        if (c->syms[i].len == 0) continue;
+        if ((st = emit_piece(c, w + c->syms[i].start, c->syms[i].len))) return st;
+    }
+    return G4_OK;
+}
+
+/* ---- plain fragments ---- */
+
+static size_t put_cpt(char *o, uint32_t cp) {
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static bool is_cont(const char *s, size_t n, size_t i) {
+    return i < n && ((uint8_t)s[i] & 0xC0) == 0x80;
+}
+
+/* ' ' -> U+2581; code points decoded as llama.cpp does (no overlong / surrogate checks),
+ * undecodable bytes -> U+FFFD; re-encoded canonically. Returns the cleaned length. */
+static size_t clean_text(const char *s, size_t n, char *o) {
+    size_t j = 0;
+    for (size_t i = 0; i < n;) {
+        uint8_t b = (uint8_t)s[i];
+        uint32_t cp = 0xFFFD;
+        size_t used = 1;
+        if (b == ' ') {
+            o[j++] = (char)0xE2;
+            o[j++] = (char)0x96;
+            o[j++] = (char)0x81;
+            i++;
+            continue;
+        }
+        if (b < 0x80) {
+            cp = b;
+        } else if ((b & 0x40) == 0) {
+            /* stray continuation byte */
+        } else if ((b & 0x20) == 0) {
+            if (is_cont(s, n, i + 1)) {
+                cp = ((uint32_t)(b & 0x1F) << 6) | ((uint8_t)s[i + 1] & 0x3F);
+                used = 2;
+            }
+        } else if ((b & 0x10) == 0) {
+            if (is_cont(s, n, i + 1) && is_cont(s, n, i + 2)) {
+                cp = ((uint32_t)(b & 0x0F) << 12) | ((uint32_t)((uint8_t)s[i + 1] & 0x3F) << 6) |
+                     ((uint8_t)s[i + 2] & 0x3F);
+                used = 3;
+            }
+        } else if ((b & 0x08) == 0) {
+            if (is_cont(s, n, i + 1) && is_cont(s, n, i + 2) && is_cont(s, n, i + 3)) {
+                cp = ((uint32_t)(b & 0x07) << 18) | ((uint32_t)((uint8_t)s[i + 1] & 0x3F) << 12) |
+                     ((uint32_t)((uint8_t)s[i + 2] & 0x3F) << 6) | ((uint8_t)s[i + 3] & 0x3F);
+                used = 4;
+                if (cp > 0x10FFFF) cp = 0xFFFD;
+            }
+        }
+        j += put_cpt(o + j, cp);
+        i += used;
+    }
+    return j;
+}
+
+static g4_status encode_plain(tctx *c, const char *s, size_t n) {
+    if (!n) return G4_OK;
+    if (n > ((size_t)-1) / 4 ||
+        !grow((void **)&c->clean, &c->clean_cap, n * 3 + 4, 1))
+        return g4_fail(c->err, G4_ERR_NOMEM, "tokenize: out of memory");
+    size_t m = clean_text(s, n, c->clean);
+    const char *t = c->clean;
+    g4_status st;
+    for (size_t i = 0; i < m;) {
+        bool nl = t[i] == '\n';
+        size_t j = i;
+        while (j < m && (t[j] == '\n') == nl) j++;
+        int32_t id = nl ? g4_vocab_find(c->v, t + i, j - i) : -1;
+        if (id >= 0)
+            st = push_id(c, id);
+        else
+            st = bpe_word(c, t + i, j - i);
+        if (st) return st;
+        i = j;
+    }
+    return G4_OK;
+}
+
+/* ---- special-token partition ---- */
+
+static int cmp_rank_pos(const void *pa, const void *pb) {
+    const smatch *a = pa, *b = pb;
+    if (a->rank != b->rank) return a->rank < b->rank ? -1 : 1;
+    return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+static int cmp_pos(const void *pa, const void *pb) {
+    const smatch *a = pa, *b = pb;
+    return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+static g4_status encode_all(tctx *c, const char *text, size_t len, bool parse_special) {
+    size_t maxl = g4_vocab_max_special_len(c->v);
+    if (!maxl || !len) return encode_plain(c, text, len);
+    int32_t *cand = malloc(maxl * sizeof *cand);
+    smatch *m = NULL;
+    uint8_t *taken = NULL;
+    size_t nm = 0, mcap = 0;
+    g4_status st = G4_OK;
+    if (!cand) return g4_fail(c->err, G4_ERR_NOMEM, "tokenize: out of memory");
+    for (size_t i = 0; i < len; i++) {
+        size_t k = g4_vocab_special_prefixes(c->v, text + i, len - i, cand, maxl);
+        for (size_t q = 0; q < k; q++) {
+            g4_token_type ty = g4_vocab_type(c->v, cand[q]);
+            if (!parse_special && (ty == G4_TOKEN_CONTROL || ty == G4_TOKEN_UNKNOWN)) continue;
+            if (!grow((void **)&m, &mcap, nm + 1, sizeof *m)) {
+                st = g4_fail(c->err, G4_ERR_NOMEM, "tokenize: out of memory");
+                goto done;
+            }
+            size_t tl;
+            g4_vocab_text(c->v, cand[q], &tl);
+            m[nm++] = (smatch){i, tl, cand[q], g4_vocab_special_rank(c->v, cand[q])};
+        }
+    }
+    if (!nm) {
+        st = encode_plain(c, text, len);
+        goto done;
+    }
+    /* Higher priority (longer) tokens claim their occurrences first, each scanning left
+     * to right; an occurrence survives only if no claimed byte lies inside it. Claimed
+     * ranges are never shorter than the candidate, so checking its two ends suffices. */
+    qsort(m, nm, sizeof *m, cmp_rank_pos);
+    taken = calloc(len, 1);
+    if (!taken) {
+        st = g4_fail(c->err, G4_ERR_NOMEM, "tokenize: out of memory");
+        goto done;
+    }
+    size_t nk = 0;
+    for (size_t q = 0; q < nm; q++) {
+        if (taken[m[q].pos] || taken[m[q].pos + m[q].len - 1]) continue;
+        memset(taken + m[q].pos, 1, m[q].len);
+        m[nk++] = m[q];
+    }
+    qsort(m, nk, sizeof *m, cmp_pos);
+    size_t at = 0;
+    for (size_t q = 0; q < nk; q++) {
+        if ((st = encode_plain(c, text + at, m[q].pos - at))) goto done;
+        if ((st = push_id(c, m[q].tok))) goto done;
+        at = m[q].pos + m[q].len;
+    }
+    st = encode_plain(c, text + at, len - at);
+done:
+    free(cand);
+    free(m);
+    free(taken);
+    return st;
+}
+
+g4_status g4_tokenize(const g4_vocab *v, const char *text, size_t len, bool add_special,
+                      bool parse_special, int32_t **ids, size_t *n_ids, g4_error *err) {
+    if (!ids || !n_ids) return g4_fail(err, G4_ERR_ARG, "tokenize: ids/n_ids is NULL");
+    *ids = NULL;
+    *n_ids = 0;
+    if (!v) return g4_fail(err, G4_ERR_ARG, "tokenize: vocab is NULL");
+    if (!text && len) return g4_fail(err, G4_ERR_ARG, "tokenize: text is NULL");
+    if (len > (size_t)INT32_MAX / 4)
+        return g4_fail(err, G4_ERR_ARG, "tokenize: text too long (%zu bytes)", len);
+    tctx c;
+    memset(&c, 0, sizeof c);
+    c.v = v;
+    c.err = err;
+    g4_status st = G4_OK;
+    if (!grow((void **)&c.out.p, &c.out.cap, len / 2 + 8, sizeof(int32_t))) {
+        st = g4_fail(err, G4_ERR_NOMEM, "tokenize: out of memory");
+        goto done;
+    }
+    if (add_special && g4_vocab_add_bos(v)) {
+        if ((st = push_id(&c, g4_vocab_bos(v)))) goto done;
+    }
+    st = encode_all(&c, text, len, parse_special);
+done:
+    free(c.clean);
+    free(c.syms);
+    free(c.heap);
+    if (st) {
+        free(c.out.p);
+        return st;
+    }
+    *ids = c.out.p;
+    *n_ids = c.out.n;
+    return G4_OK;
+}
+
+/* ---- decoding ---- */
+
+static int hexval(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    return -1;
+}
+
+size_t g4_token_piece(const g4_vocab *v, int32_t id, bool unparse_special, char *buf,
+                      size_t cap) {
+    size_t tl;
+    const char *t = g4_vocab_text(v, id, &tl);
+    if (!t) return 0;
+    size_t n = 0;
+    switch (g4_vocab_type(v, id)) {
+    case G4_TOKEN_BYTE:
+        if (tl == 6 && t[0] == '<' && t[1] == '0' && t[2] == 'x' && t[5] == '>' &&
+            hexval(t[3]) >= 0 && hexval(t[4]) >= 0) {
+            if (cap) buf[0] = (char)(hexval(t[3]) * 16 + hexval(t[4]));
+            return 1;
+        }
+        break; /* malformed byte token: render its text */
+    case G4_TOKEN_CONTROL:
+    case G4_TOKEN_UNKNOWN:
+        if (!unparse_special) return 0;
+        break;
+    case G4_TOKEN_UNUSED:
+        return 0;
+    default: /* NORMAL, USER_DEFINED, UNDEFINED: unescape U+2581 */
+        for (size_t i = 0; i < tl;) {
+            if (i + 2 < tl && (uint8_t)t[i] == 0xE2 && (uint8_t)t[i + 1] == 0x96 &&
+                (uint8_t)t[i + 2] == 0x81) {
+                if (n < cap) buf[n] = ' ';
+                n++;
+                i += 3;
+            } else {
+                if (n < cap) buf[n] = t[i];
+                n++;
+                i++;
+            }
+        }
+        return n;
+    }
+    if (cap) memcpy(buf, t, tl < cap ? tl : cap);
+    return tl;
+}
+
+g4_status g4_detokenize(const g4_vocab *v, const int32_t *ids, size_t n_ids,
+                        bool remove_special, bool unparse_special, char **out,
+                        size_t *out_len, g4_error *err) {
+    if (!out) return g4_fail(err, G4_ERR_ARG, "detokenize: out is NULL");
+    *out = NULL;
+    if (out_len) *out_len = 0;
+    if (!v || (!ids && n_ids)) return g4_fail(err, G4_ERR_ARG, "detokenize: NULL argument");
+    size_t first = 0;
+    if (remove_special && n_ids && g4_vocab_add_bos(v) && ids[0] == g4_vocab_bos(v)) first = 1;
+    size_t total = 0;
+    for (size_t i = first; i < n_ids; i++) {
+        if (ids[i] < 0 || ids[i] >= g4_vocab_n_tokens(v))
+            return g4_fail(err, G4_ERR_ARG, "detokenize: token id %d at %zu out of range",
+                           (int)ids[i], i);
+        total += g4_token_piece(v, ids[i], unparse_special, NULL, 0);
+    }
+    char *s = malloc(total + 1);
+    if (!s) return g4_fail(err, G4_ERR_NOMEM, "detokenize: out of memory");
+    size_t pos = 0;
+    for (size_t i = first; i < n_ids; i++)
+        pos += g4_token_piece(v, ids[i], unparse_special, s + pos, total - pos);
+    s[pos] = '\0';
+    *out = s;
+    if (out_len) *out_len = pos;
+    return G4_OK;
+}
+
+/* ---- streaming UTF-8 ---- */
+
+static size_t seq_need(uint8_t b) {
+    if (b >= 0xC2 && b <= 0xDF) return 2;
+    if (b >= 0xE0 && b <= 0xEF) return 3;
+    if (b >= 0xF0 && b <= 0xF4) return 4;
+    return 1; /* ASCII or a byte that cannot start a sequence: pass through */
+}
+
+static void shift(g4_utf8_stream *s, size_t k) {
+    memmove(s->pend, s->pend + k, (size_t)s->n - k);
+    s->n = (uint8_t)(s->n - k);
+}
+
+size_t g4_utf8_stream_feed(g4_utf8_stream *s, const char *in, size_t n, char *out) {
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        s->pend[s->n++] = (uint8_t)in[i];
+        while (s->n) {
+            size_t need = seq_need(s->pend[0]);
+            size_t k = 1;
+            while (k < s->n && k < need && (s->pend[k] & 0xC0) == 0x80) k++;
+            if (k < need && k < s->n) { /* broken sequence: pass its bytes through */
+                memcpy(out + o, s->pend, k);
+                o += k;
+                shift(s, k);
+                continue;
+            }
+            if (k < need) break; /* incomplete: wait for more */
+            memcpy(out + o, s->pend, need);
+            o += need;
+            shift(s, need);
+        }
+    }
+    return o;
+}
+
+size_t g4_utf8_stream_flush(g4_utf8_stream *s, char *out) {
+    size_t k = s->n;
+    memcpy(out, s->pend, k);
+    s->n = 0;
+    return k;
+}
