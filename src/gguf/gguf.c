@@ -56,8 +56,7 @@ static inline uint32_t le32(const uint8_t *p) {
 }
 static inline uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
 
-/* Byte size of a fixed-size value type; 0 for STRING / ARRAY / invalid. */
-static size_t vtype_size(uint32_t t) {
+size_t g4_gguf_vtype_size(uint32_t t) {
     switch (t) {
     case G4_GGUF_UINT8: case G4_GGUF_INT8: case G4_GGUF_BOOL: return 1;
     case G4_GGUF_UINT16: case G4_GGUF_INT16: return 2;
@@ -183,7 +182,7 @@ static g4_status parse_array(ps_t *s, int depth, uint32_t *etype, uint64_t *coun
     s->pos += 12;
     if (et >= G4_GGUF_VTYPE_COUNT)
         return pfail(s, G4_ERR_FORMAT, "invalid array element type %u at byte %zu", et, at);
-    size_t esz = vtype_size(et);
+    size_t esz = g4_gguf_vtype_size(et);
     size_t minsz = et == G4_GGUF_STRING ? 8 : et == G4_GGUF_ARRAY ? 12 : esz;
     if (n > left(s) / minsz)
         return pfail(s, G4_ERR_FORMAT,
@@ -432,7 +431,7 @@ static g4_status parse(g4_gguf *g, g4_error *err) {
             kv->data = s.p + dp;
             kv->size = s.pos - dp;
         } else {
-            size_t sz = vtype_size(type);
+            size_t sz = g4_gguf_vtype_size(type);
             if (left(&s) < sz)
                 return pfail(&s, G4_ERR_FORMAT, "truncated %s value at byte %zu", g4_gguf_vtype_name(type), at);
             kv->data = s.p + at;
@@ -754,7 +753,7 @@ bool g4_gguf_kv_int(const g4_gguf_kv *kv, int64_t *out) {
 }
 
 bool g4_gguf_kv_float(const g4_gguf_kv *kv, double *out) {
-    if (!kv || kv->type >= G4_GGUF_VTYPE_COUNT || !vtype_size(kv->type)) return false;
+    if (!kv || kv->type >= G4_GGUF_VTYPE_COUNT || !g4_gguf_vtype_size(kv->type)) return false;
     return decode_float(kv->type, kv->data, out);
 }
 
@@ -776,7 +775,7 @@ bool g4_gguf_kv_str(const g4_gguf_kv *kv, const char **s, size_t *len) {
 /* Bounded skip of one element of type t at data[*pos], data[0..size). */
 static bool skip_elem(const uint8_t *data, size_t size, size_t *pos, uint32_t t, int depth) {
     size_t p = *pos;
-    size_t esz = vtype_size(t);
+    size_t esz = g4_gguf_vtype_size(t);
     if (esz) {
         if (size - p < esz) return false;
         *pos = p + esz;
@@ -793,7 +792,7 @@ static bool skip_elem(const uint8_t *data, size_t size, size_t *pos, uint32_t t,
     uint32_t et = le32(data + p);
     uint64_t n = le64(data + p + 4);
     p += 12;
-    size_t e2 = vtype_size(et);
+    size_t e2 = g4_gguf_vtype_size(et);
     if (e2) {
         if (n > (size - p) / e2) return false;
         *pos = p + (size_t)n * e2;
@@ -821,7 +820,7 @@ static bool elem_off(const g4_gguf_kv *kv, uint64_t i, size_t *off) {
 
 static const uint8_t *fixed_elem(const g4_gguf_kv *kv, uint64_t i) {
     if (!kv || kv->type != G4_GGUF_ARRAY || i >= kv->arr_n) return NULL;
-    size_t esz = vtype_size(kv->arr_type);
+    size_t esz = g4_gguf_vtype_size(kv->arr_type);
     if (!esz || kv->size / esz < kv->arr_n) return NULL;
     return kv->data + (size_t)i * esz;
 }

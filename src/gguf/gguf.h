@@ -95,5 +95,7 @@ bool g4_gguf_arr_str(const g4_gguf_kv *kv, uint64_t i, const char **s, size_t *l
 bool g4_gguf_arr_sub(const g4_gguf_kv *kv, uint64_t i, g4_gguf_kv *out);
 
 const char *g4_gguf_vtype_name(uint32_t t);
+/* Byte size of a fixed-size value type; 0 for STRING / ARRAY / invalid ids. */
+size_t g4_gguf_vtype_size(uint32_t t);
 
 #endif

@@ -98,16 +98,6 @@ static void enc_le(uint8_t *dst, const void *src, size_t size) {
     for (size_t i = 0; i < size; i++) dst[i] = (uint8_t)(v >> (8 * i));
 }
 
-static size_t fixed_size(uint32_t t) {
-    switch (t) {
-    case G4_GGUF_UINT8: case G4_GGUF_INT8: case G4_GGUF_BOOL: return 1;
-    case G4_GGUF_UINT16: case G4_GGUF_INT16: return 2;
-    case G4_GGUF_UINT32: case G4_GGUF_INT32: case G4_GGUF_FLOAT32: return 4;
-    case G4_GGUF_UINT64: case G4_GGUF_INT64: case G4_GGUF_FLOAT64: return 8;
-    default: return 0;
-    }
-}
-
 g4_gguf_writer *g4_gguf_writer_new(void) {
     g4_gguf_writer *w = calloc(1, sizeof *w);
     if (!w) return NULL;
@@ -141,7 +131,7 @@ static g4_status kv_begin(g4_gguf_writer *w, const char *key, uint32_t type, siz
 }
 
 static g4_status kv_scalar(g4_gguf_writer *w, const char *key, uint32_t type, const void *v) {
-    size_t sz = fixed_size(type);
+    size_t sz = g4_gguf_vtype_size(type);
     g4_status st = kv_begin(w, key, type, sz);
     if (st) return st;
     enc_le(w->kvs.p + w->kvs.n, v, sz);
@@ -187,7 +177,7 @@ g4_status g4_gguf_w_str(g4_gguf_writer *w, const char *key, const char *s) {
 }
 
 g4_status g4_gguf_w_arr(g4_gguf_writer *w, const char *key, uint32_t elem_type, const void *elems, uint64_t n) {
-    size_t esz = fixed_size(elem_type);
+    size_t esz = g4_gguf_vtype_size(elem_type);
     if (!esz) return wfail(w, G4_ERR_ARG, "gguf writer: array element type %u is not fixed-size", elem_type);
     if (!elems && n) return wfail(w, G4_ERR_ARG, "gguf writer: NULL array for key '%.64s'", key ? key : "");
     if (n > (SIZE_MAX - 64) / esz) return wfail(w, G4_ERR_NOMEM, "gguf writer: array too long");

@@ -448,18 +448,24 @@ static void dot_q8_0(int64_t n, float *out, const void *w, const void *xv) {
     *out = sumf;
 }
 
+/* Σ table[nibble] * y over one 32-block of 4-bit codebook indices (low nibbles =
+ * elements 0..15, high = 16..31): the integer part of the IQ4_NL and MXFP4 dots. */
+static int codebook_dot32(const uint8_t *qs, const int8_t *table, const int8_t *y) {
+    int sumi = 0;
+    for (int j = 0; j < 16; j++) {
+        sumi += table[qs[j] & 0xF] * y[j];
+        sumi += table[qs[j] >> 4] * y[j + 16];
+    }
+    return sumi;
+}
+
 static void dot_iq4_nl(int64_t n, float *out, const void *w, const void *xv) {
     const block_iq4_nl *x = w;
     const block_q8_0 *y = xv;
     float sumf = 0.0f;
     for (int64_t i = 0; i < n / QK4_NL; i++) {
         const float d = FP16(y[i].d) * FP16(x[i].d);
-        int sumi = 0;
-        for (int j = 0; j < 16; j++) {
-            sumi += g4_kvalues_iq4nl[x[i].qs[j] & 0xF] * y[i].qs[j];
-            sumi += g4_kvalues_iq4nl[x[i].qs[j] >> 4] * y[i].qs[j + 16];
-        }
-        sumf += d * (float)sumi;
+        sumf += d * (float)codebook_dot32(x[i].qs, g4_kvalues_iq4nl, y[i].qs);
     }
     *out = sumf;
 }
@@ -470,12 +476,7 @@ static void dot_mxfp4(int64_t n, float *out, const void *w, const void *xv) {
     float sumf = 0.0f;
     for (int64_t i = 0; i < n / QK_MXFP4; i++) {
         const float d = FP16(y[i].d) * g4_e8m0_half(x[i].e);
-        int sumi = 0;
-        for (int j = 0; j < 16; j++) {
-            sumi += g4_kvalues_mxfp4[x[i].qs[j] & 0xF] * y[i].qs[j];
-            sumi += g4_kvalues_mxfp4[x[i].qs[j] >> 4] * y[i].qs[j + 16];
-        }
-        sumf += d * (float)sumi;
+        sumf += d * (float)codebook_dot32(x[i].qs, g4_kvalues_mxfp4, y[i].qs);
     }
     *out = sumf;
 }
@@ -622,13 +623,7 @@ static void dot_iq4_xs(int64_t n, float *out, const void *w, const void *xv) {
     for (int64_t i = 0; i < n / QK_K; i++) {
         int isum = 0;
         for (int b = 0; b < QK_K / 32; b++) {
-            const uint8_t *q = x[i].qs + 16 * b;
-            const int8_t *q8 = y[i].qs + 32 * b;
-            int s = 0;
-            for (int j = 0; j < 16; j++) {
-                s += g4_kvalues_iq4nl[q[j] & 0xF] * q8[j];
-                s += g4_kvalues_iq4nl[q[j] >> 4] * q8[j + 16];
-            }
+            const int s = codebook_dot32(x[i].qs + 16 * b, g4_kvalues_iq4nl, y[i].qs + 32 * b);
             isum += (g4_iq4xs_scale(&x[i], b) - 32) * s;
         }
         const float d = FP16(x[i].d) * y[i].d;
