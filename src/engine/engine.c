@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/status.h"
@@ -56,12 +57,8 @@ static g4_status prefault(g4_engine *e, g4_error *err) {
 /* G4_LOAD_AUTO: copy into huge-page RAM when the file fits with 2 GiB to spare. */
 static bool want_copy(const g4_engine_config *cfg) {
     if (cfg->load != G4_LOAD_AUTO) return cfg->load == G4_LOAD_COPY;
-    FILE *f = fopen(cfg->model_path, "rb");
-    long long size = -1;
-    if (f) {
-        if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-        fclose(f);
-    }
+    struct stat st;
+    const long long size = stat(cfg->model_path, &st) == 0 ? (long long)st.st_size : -1;
     long long avail = -1;
     FILE *mi = fopen("/proc/meminfo", "r");
     if (mi) {
