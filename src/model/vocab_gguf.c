@@ -90,3 +90,16 @@ done:
     free(mlens);
     return st;
 }
+
+g4_status g4_vocab_load_gguf(const char *path, g4_vocab **out, g4_error *err) {
+    if (!out) return g4_fail(err, G4_ERR_ARG, "vocab: out is NULL");
+    *out = NULL;
+    if (!path) return g4_fail(err, G4_ERR_ARG, "vocab: path is NULL");
+    g4_gguf *g = NULL;
+    g4_status st = g4_gguf_open(path, &g, err);
+    if (st) return st;
+    st = g4_vocab_from_gguf(g, out, err);
+    g4_gguf_close(g);
+    if (st) g4_error_prefix(err, "%s: ", path);
+    return st;
+}

@@ -9,4 +9,9 @@
  * are present. add_bos is forced on, as llama.cpp does for Gemma 4. */
 g4_status g4_vocab_from_gguf(const g4_gguf *g, g4_vocab **out, g4_error *err);
 
+/* Opens the GGUF file at path — a whole model or a vocab-only file (no tensors) — builds
+ * its vocabulary as g4_vocab_from_gguf does and closes the file again (the vocabulary keeps
+ * its own copy). Errors name the path. */
+g4_status g4_vocab_load_gguf(const char *path, g4_vocab **out, g4_error *err);
+
 #endif

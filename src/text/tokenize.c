@@ -1,5 +1,11 @@
 /* tokenize.c — special-token partition, newline pre-split, heap-driven BPE, byte
- * fallback; detokenization and a UTF-8-safe streaming helper. */
+ * fallback; detokenization and a UTF-8-safe streaming helper.
+ *
+ * BPE works on symbol ids (see vocab.h): a word is first cut where no merge can ever
+ * join the two neighbouring characters (g4_vocab_may_join; for Gemma that is before
+ * almost every '▁'), then each segment is merged with a 4-ary heap of candidate pairs
+ * keyed (rank, position). Cost O(n log n) in the segment length; docs/TOKENIZER.md has
+ * the measured numbers. */
 #include "text/tokenize.h"
 
 #include <stdlib.h>
@@ -14,12 +20,16 @@ typedef struct {
 
 typedef struct {
     int32_t prev, next;
-    size_t start, len; /* len 0: absorbed into its left neighbour */
+    int32_t id;          /* symbol id of the text, -1 when none (cannot merge) */
+    uint32_t start, len; /* len 0: absorbed into its left neighbour */
 } sym;
 
+/* A candidate merge of symbol `left` with its right neighbour. key = rank << 32 | left:
+ * the lowest rank first, the leftmost on ties. Stale when either symbol has changed
+ * since (a symbol's text only grows, so its id never returns to an earlier value). */
 typedef struct {
-    int32_t rank, left, right;
-    size_t llen, rlen; /* lengths when queued: a mismatch marks a stale entry */
+    uint64_t key;
+    int32_t lid, rid;
 } bigram;
 
 typedef struct {
@@ -62,8 +72,21 @@ static g4_status push_id(tctx *c, int32_t id) {
 
 /* ---- BPE ---- */
 
-static bool bg_less(const bigram *a, const bigram *b) {
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
+/* A 4-ary min-heap on key: half the depth of a binary one, and the four children of a
+ * node sit next to each other in memory. */
+static void sift_down(bigram *h, size_t n, size_t i) {
+    bigram x = h[i];
+    for (;;) {
+        size_t l = 4 * i + 1;
+        if (l >= n) break;
+        size_t m = l, e = l + 4 < n ? l + 4 : n;
+        for (size_t k = l + 1; k < e; k++)
+            if (h[k].key < h[m].key) m = k;
+        if (h[m].key >= x.key) break;
+        h[i] = h[m];
+        i = m;
+    }
+    h[i] = x;
 }
 
 static g4_status heap_push(tctx *c, bigram b) {
@@ -71,8 +94,8 @@ static g4_status heap_push(tctx *c, bigram b) {
         return g4_fail(c->err, G4_ERR_NOMEM, "tokenize: out of memory");
     size_t i = c->heap_n++;
     while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!bg_less(&b, &c->heap[parent])) break;
+        size_t parent = (i - 1) / 4;
+        if (b.key >= c->heap[parent].key) break;
         c->heap[i] = c->heap[parent];
         i = parent;
     }
@@ -82,27 +105,23 @@ static g4_status heap_push(tctx *c, bigram b) {
 
 static bigram heap_pop(tctx *c) {
     bigram top = c->heap[0];
-    bigram last = c->heap[--c->heap_n];
-    size_t i = 0, n = c->heap_n;
-    for (;;) {
-        size_t l = 2 * i + 1;
-        if (l >= n) break;
-        size_t m = (l + 1 < n && bg_less(&c->heap[l + 1], &c->heap[l])) ? l + 1 : l;
-        if (!bg_less(&c->heap[m], &last)) break;
-        c->heap[i] = c->heap[m];
-        i = m;
-    }
-    if (n) c->heap[i] = last;
+    c->heap[0] = c->heap[--c->heap_n];
+    if (c->heap_n) sift_down(c->heap, c->heap_n, 0);
     return top;
 }
 
-static g4_status try_pair(tctx *c, const char *w, int32_t a, int32_t b) {
-    if (a < 0 || b < 0) return G4_OK;
-    const sym *sa = &c->syms[a], *sb = &c->syms[b];
-    int32_t r = g4_vocab_merge_rank(c->v, w + sa->start, sa->len, w + sb->start, sb->len);
-    if (r < 0) return G4_OK;
-    bigram bg = {r, a, b, sa->len, sb->len};
-    return heap_push(c, bg);
+/* The candidate for symbols a and b = next(a), or false when they do not merge. */
+static bool pair_of(const tctx *c, int32_t a, int32_t b, bigram *out) {
+    if (a < 0 || b < 0) return false;
+    int32_t la = c->syms[a].id, lb = c->syms[b].id, rank, res;
+    if (!g4_vocab_merge_ids(c->v, la, lb, &rank, &res)) return false;
+    *out = (bigram){((uint64_t)(uint32_t)rank << 32) | (uint32_t)a, la, lb};
+    return true;
+}
+
+static g4_status try_pair(tctx *c, int32_t a, int32_t b) {
+    bigram bg;
+    return pair_of(c, a, b, &bg) ? heap_push(c, bg) : G4_OK;
 }
 
 static size_t lead_len(uint8_t c) {
@@ -113,9 +132,7 @@ static size_t lead_len(uint8_t c) {
     return 1;
 }
 
-static g4_status emit_piece(tctx *c, const char *s, size_t n) {
-    int32_t id = g4_vocab_find(c->v, s, n);
-    if (id >= 0) return push_id(c, id);
+static g4_status emit_bytes(tctx *c, const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
         int32_t bt = g4_vocab_byte_token(c->v, (uint8_t)s[i]);
         if (bt < 0) bt = g4_vocab_unk(c->v);
@@ -129,47 +146,87 @@ static g4_status emit_piece(tctx *c, const char *s, size_t n) {
     return G4_OK;
 }
 
-static g4_status bpe_word(tctx *c, const char *w, size_t n) {
+/* BPE over the characters of w[0..n) (n < 2^32): merge the lowest-ranked adjacent pair,
+ * leftmost first, until none is left; each final piece is its token, or its bytes. */
+static g4_status bpe_segment(tctx *c, const char *w, size_t n) {
     size_t ns = 0;
     for (size_t i = 0; i < n; ns++) {
         size_t l = lead_len((uint8_t)w[i]);
         if (l > n - i) l = n - i;
         i += l;
     }
-    if (!grow((void **)&c->syms, &c->syms_cap, ns, sizeof(sym)))
+    if (ns == 1) { /* a single character: no merge possible */
+        int32_t id = g4_vocab_symbol(c->v, w, n);
+        return (id >= 0 && id < g4_vocab_n_tokens(c->v)) ? push_id(c, id) : emit_bytes(c, w, n);
+    }
+    if (!grow((void **)&c->syms, &c->syms_cap, ns, sizeof(sym)) ||
+        !grow((void **)&c->heap, &c->heap_cap, ns, sizeof(bigram)))
         return g4_fail(c->err, G4_ERR_NOMEM, "tokenize: out of memory");
     size_t k = 0;
     for (size_t i = 0; i < n; k++) {
         size_t l = lead_len((uint8_t)w[i]);
         if (l > n - i) l = n - i;
-        c->syms[k].prev = (int32_t)k - 1;
-        c->syms[k].next = (k + 1 < ns) ? (int32_t)(k + 1) : -1;
-        c->syms[k].start = i;
-        c->syms[k].len = l;
+        sym *y = &c->syms[k];
+        y->prev = (int32_t)k - 1;
+        y->next = (k + 1 < ns) ? (int32_t)(k + 1) : -1;
+        y->id = g4_vocab_symbol(c->v, w + i, l);
+        y->start = (uint32_t)i;
+        y->len = (uint32_t)l;
         i += l;
     }
+    /* all adjacent pairs at once, then heapify (O(n)) */
     c->heap_n = 0;
-    g4_status st;
     for (size_t i = 0; i + 1 < ns; i++)
-        if ((st = try_pair(c, w, (int32_t)i, (int32_t)(i + 1)))) return st;
+        if (pair_of(c, (int32_t)i, (int32_t)(i + 1), &c->heap[c->heap_n])) c->heap_n++;
+    for (size_t i = c->heap_n / 4 + 1; i-- > 0;) sift_down(c->heap, c->heap_n, i);
+    g4_status st;
     while (c->heap_n) {
         bigram b = heap_pop(c);
-        sym *L = &c->syms[b.left], *R = &c->syms[b.right];
-        if (L->len == 0 || R->len == 0 || L->next != b.right || L->len != b.llen ||
-            R->len != b.rlen)
-            continue;
+        int32_t li = (int32_t)(uint32_t)b.key;
+        sym *L = &c->syms[li];
+        if (L->len == 0 || L->id != b.lid || L->next < 0) continue;
+        sym *R = &c->syms[L->next];
+        if (R->id != b.rid) continue;
+        int32_t rank, res;
+        g4_vocab_merge_ids(c->v, L->id, R->id, &rank, &res);
+        L->id = res;
         L->len += R->len;
         L->next = R->next;
-        if (R->next >= 0) c->syms[R->next].prev = b.left;
+        if (R->next >= 0) c->syms[R->next].prev = li;
         R->len = 0;
-        if ((st = try_pair(c, w, L->prev, b.left))) return st;
-        if ((st = try_pair(c, w, b.left, L->next))) return st;
+        R->id = -1;
+        if ((st = try_pair(c, L->prev, li))) return st;
+        if ((st = try_pair(c, li, L->next))) return st;
     }
-    for (int32_t i = ns ? 0 : -1; i >= 0; i = c->syms[i].next) {
-        if (c->syms[i].len == 0) continue;
-        if ((st = emit_piece(c, w + c->syms[i].start, c->syms[i].len))) return st;
+    int32_t nt = g4_vocab_n_tokens(c->v);
+    for (int32_t i = 0; i >= 0; i = c->syms[i].next) {
+        const sym *y = &c->syms[i];
+        if (y->id >= 0 && y->id < nt) st = push_id(c, y->id);
+        else st = emit_bytes(c, w + y->start, y->len);
+        if (st) return st;
     }
     return G4_OK;
+}
+
+/* Cuts the word where no merge can ever join the characters on both sides (most word
+ * boundaries: no Gemma token has a letter before '▁'), then runs BPE on each segment:
+ * the result is the same as BPE on the whole word, with small heaps. */
+static g4_status bpe_word(tctx *c, const char *w, size_t n) {
+    size_t seg = 0;
+    uint32_t prev = 0;
+    for (size_t i = 0; i < n;) {
+        size_t l = lead_len((uint8_t)w[i]);
+        if (l > n - i) l = n - i;
+        uint32_t ch = g4_vocab_pack_char(w + i, l);
+        if (i > seg && !g4_vocab_may_join(c->v, prev, ch)) {
+            g4_status st = bpe_segment(c, w + seg, i - seg);
+            if (st) return st;
+            seg = i;
+        }
+        prev = ch;
+        i += l;
+    }
+    return n > seg ? bpe_segment(c, w + seg, n - seg) : G4_OK;
 }
 
 /* ---- plain fragments ---- */

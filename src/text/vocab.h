@@ -1,9 +1,9 @@
 /* vocab.h — the Gemma 4 token table built from plain arrays (no GGUF dependency).
  *
- * Holds a copy of every token text, its type, a hash map text -> id and a hash map
- * merge pair ("left right") -> rank. Immutable after g4_vocab_create; share freely
- * between threads. The loader that reads these arrays from a GGUF file lives in
- * src/model/vocab_gguf.h so that src/text depends on src/core only. */
+ * Holds a copy of every token text, its type, a hash map text -> symbol id and a hash
+ * map merge pair (left symbol, right symbol) -> (rank, merged symbol). Immutable after
+ * g4_vocab_create; share freely between threads. The loader that reads these arrays from
+ * a GGUF file lives in src/model/vocab_gguf.h so that src/text depends on src/core only. */
 #ifndef G4_TEXT_VOCAB_H
 #define G4_TEXT_VOCAB_H
 #include <stdbool.h>
@@ -55,6 +55,21 @@ int32_t g4_vocab_find(const g4_vocab *v, const char *s, size_t len);
 /* Rank of the merge (a, b), or -1. */
 int32_t g4_vocab_merge_rank(const g4_vocab *v, const char *a, size_t alen, const char *b,
                             size_t blen);
+/* BPE symbols, for the tokenizer: every token is a symbol (same id), and so is every
+ * string that occurs in the merge list as a part or a result without being a token (ids
+ * n_tokens .. n_symbols-1; never emitted, they fall back to bytes). */
+int32_t g4_vocab_n_symbols(const g4_vocab *v);
+/* Symbol id of the string s[0..len) (a token id when it is a token), or -1. */
+int32_t g4_vocab_symbol(const g4_vocab *v, const char *s, size_t len);
+/* The merge of symbols (a, b): its rank and the symbol id of the merged string. */
+bool g4_vocab_merge_ids(const g4_vocab *v, int32_t a, int32_t b, int32_t *rank,
+                        int32_t *result);
+/* Pre-split for BPE: characters (UTF-8 sequences as the tokenizer cuts a word, packed by
+ * g4_vocab_pack_char) a and b, adjacent in a word, can end up in one piece only when some
+ * merge joins a piece ending in a to a piece starting with b. When this returns false,
+ * BPE on the two sides of the boundary is independent. */
+uint32_t g4_vocab_pack_char(const char *s, size_t len); /* len 1..4 */
+bool g4_vocab_may_join(const g4_vocab *v, uint32_t a, uint32_t b);
 /* The token for byte value b (<0xXX>), or -1 when the vocabulary lacks it. */
 int32_t g4_vocab_byte_token(const g4_vocab *v, uint8_t b);
 /* End of generation: <eos> (and eos_id), <turn|>, <|tool_response>. Never </s>. */
