@@ -5,8 +5,6 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MODEL ?= tests/data/dense-f32.gguf
-# the fixtures' chat prompt p3: <bos><|turn>user\n...<turn|>\n<|turn>model\n
-PROMPT ?= 2,6,461,394,283,318,336,403,323,395,391,326,333,336,338,391,338,333,336,343,395,320,333,339,338,388,477,292,7,283,6,331,412,283
 
 .PHONY: all setup build test test-asan run bench clean
 
@@ -22,17 +20,22 @@ build: setup
 test: build test-asan
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# Parsers, kernels, model loading and the golden forward pass under ASan + UBSan.
+# Parsers (GGUF, JSON, chat, tool calls), kernels, model loading, tokenizer, sampler and
+# the golden forward pass under ASan + UBSan.
 test-asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DG4_SANITIZE=ON >/dev/null
-	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target test_gguf test_kernels test_model_load test_golden test_tokenizer
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -R 'test_gguf|test_kernels|test_model_load|test_golden|test_tokenizer'
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target test_gguf test_kernels test_model_load test_golden test_tokenizer test_tokenizer_real \
+	    test_json test_chat_render test_chat_parse test_sample test_generate test_resolve
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) \
+	    -R 'test_(gguf|kernels|model_load|golden|tokenizer|tokenizer_real|json|chat_render|chat_parse|sample|generate|resolve)$$'
 
+# A chat on a terminal, else one answer. The shipped model is tiny and random (its text is
+# gibberish by design); run a real Gemma 4 with e.g. `make run MODEL=gemma4:e2b`.
 run: build
-	@$(BUILD)/gemma4c info $(MODEL)
-	@echo
-	@echo "greedy continuation of the chat prompt (random-weight test model: gibberish by design):"
-	@$(BUILD)/gemma4c logits -m $(MODEL) --tokens $(PROMPT) --gen 16
+	@$(BUILD)/gemma4c info $(MODEL) | head -4
+	@echo "(tiny random-weight test model: its answers are gibberish by design; see README for real models)"
+	@if [ -t 0 ]; then $(BUILD)/gemma4c chat -m $(MODEL); \
+	 else $(BUILD)/gemma4c run -m $(MODEL) -n 32 --seed 1 -v "Hello! Who are you?"; fi
 
 bench: build
 	@sh bench/roofline.sh

@@ -1,4 +1,4 @@
-/* cli/main.c — the gemma4c command line: info, logits, bench.
+/* cli/main.c — the gemma4c command line: option parsing, dispatch, info, logits, bench.
  * Argument parsing and output formatting only; everything else goes through g4.h
  * (plus the engine's internal header for the model facts `info`/`bench` print). */
 #include <errno.h>
@@ -10,6 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include "cli.h"
 #include "engine/engine.h"
 #include "g4.h"
 
@@ -19,9 +22,23 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "gemma4c — run Google Gemma 4 GGUF models on the CPU\n"
+            "gemma4c — run Google Gemma 4 GGUF models on the CPU, offline\n"
             "\n"
             "usage:\n"
+            "  gemma4c run -m MODEL [options] \"PROMPT\"\n"
+            "      one answer to PROMPT (\"-\" reads it from stdin), streamed to stdout\n"
+            "  gemma4c chat -m MODEL [options]\n"
+            "      interactive chat; type /help inside for commands\n"
+            "  gemma4c tokenize -m MODEL [--special] [--bos] TEXT\n"
+            "      token ids of TEXT (\"-\" = stdin) as a JSON array; --special parses special\n"
+            "      tokens such as <|turn>; --bos prepends <bos>\n"
+            "  gemma4c detokenize -m MODEL [--special] IDS\n"
+            "      text of the ids (\"2,105,9259\" or a JSON array; \"-\" = stdin); --special\n"
+            "      also renders control tokens such as <bos>\n"
+            "  gemma4c template -m MODEL --messages FILE.json [--tools FILE.json] [--think]\n"
+            "      the rendered Gemma 4 chat prompt (exact bytes) for OpenAI-style messages;\n"
+            "      --no-gen-prompt omits the model-turn opener; --layout small|large overrides\n"
+            "      the template chosen from the model (E2B/E4B = small, 12B/26B/31B = large)\n"
             "  gemma4c info MODEL [--ctx N]\n"
             "      architecture, sizes, layer pattern, tensor types, weight and KV memory\n"
             "  gemma4c logits -m MODEL --tokens 2,105,... [--out FILE] [--gen N]\n"
@@ -30,29 +47,42 @@ static void usage(FILE *f) {
             "  gemma4c bench -m MODEL [-p 512] [-n 128] [-r 3]\n"
             "      prefill (pp) and decode (tg) speed in tokens/s, one line per case\n"
             "\n"
+            "MODEL is a GGUF path, an Ollama model name from the local Ollama store\n"
+            "(gemma4:12b; honours OLLAMA_MODELS) or a Hugging Face cache reference\n"
+            "(hf:org/repo/file.gguf or hf:org/repo:Q4_K_M, under ~/.cache/huggingface).\n"
+            "\n"
+            "generation options (run, chat):\n"
+            "  --system TEXT     system prompt\n"
+            "  --think           let the model think first (reasoning shown dimmed on a tty)\n"
+            "  -n N              at most N new tokens (default: until the model stops)\n"
+            "  --temp X          temperature (default 1.0; 0 = greedy)\n"
+            "  --top-k N         keep the N most likely tokens (default 64; 0 = off)\n"
+            "  --top-p X         nucleus sampling (default 0.95; 1 = off)\n"
+            "  --min-p X         drop tokens below X * p(best) (default 0 = off)\n"
+            "  --repeat-penalty X, --presence-penalty X, --frequency-penalty X\n"
+            "  --seed N          random seed (default: random)\n"
+            "  --stop STR        stop when STR is generated (repeatable)\n"
+            "  -v, --verbose     print prompt/generation statistics to stderr\n"
+            "  --color, --no-color  force or disable colours (default: on a tty)\n"
+            "\n"
             "common options:\n"
             "  -t, --threads N   worker threads (default: all CPUs)\n"
-            "  --isa NAME        kernels: best (default), avx512, avx2, scalar, or ref\n"
+            "  --ctx N           context size (default: min(4096, trained))\n"
+            "  --isa NAME        kernels: best (default), avx512, avx2, neon, scalar, or ref\n"
             "                    (ref = weights dequantized to f32, f32 activations)\n"
             "  --gelu MODE       table (default, fp16 lookup like llama.cpp) or exact\n"
-            "  --ctx N           context size (default: min(4096, trained))\n"
             "  --mmap, --no-mmap map the file, or copy the weights into RAM with huge pages\n"
             "                    (faster decode); default: copy when it fits in free RAM\n"
             "  -h, --help        this text\n");
 }
 
-static int die(const char *what, const g4_error *err) {
+int cli_die(const char *what, const g4_error *err) {
     fprintf(stderr, "gemma4c: %s: %s\n", what, err->msg[0] ? err->msg : g4_status_str(err->code));
     return 1;
 }
+#define die cli_die
 
-typedef struct {
-    const char *cmd, *model, *tokens, *out;
-    int threads, ctx, gen, pp, tg, reps;
-    g4_isa isa;
-    g4_gelu_mode gelu;
-    g4_load_mode load;
-} opts;
+typedef cli_opts opts;
 
 static bool parse_int(const char *s, int lo, int hi, int *out) {
     char *end;
@@ -63,13 +93,30 @@ static bool parse_int(const char *s, int lo, int hi, int *out) {
     return true;
 }
 
+static bool parse_dbl(const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return false;
+    *out = v;
+    return true;
+}
+
+static bool takes_text(const char *cmd) {
+    return !strcmp(cmd, "run") || !strcmp(cmd, "tokenize") || !strcmp(cmd, "detokenize");
+}
+
 static int parse_args(int argc, char **argv, opts *o) {
     memset(o, 0, sizeof *o);
     o->isa = G4_ISA_BEST;
     o->gelu = G4_GELU_TABLE;
     o->pp = 512;
-    o->tg = 128;
+    o->n = -1;
     o->reps = 3;
+    o->temp = o->top_p = o->min_p = o->repeat_penalty = NAN;
+    o->presence_penalty = o->frequency_penalty = NAN;
+    o->top_k = o->repeat_last_n = INT_MIN;
+    o->seed = -1;
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -79,9 +126,20 @@ static int parse_args(int argc, char **argv, opts *o) {
         usage(stdout);
         return -1;
     }
+    const char *pos[2] = {NULL, NULL};
+    int n_pos = 0;
+    bool opts_done = false;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (opts_done || a[0] != '-' || !strcmp(a, "-")) {
+            if (n_pos == 2) {
+                fprintf(stderr, "gemma4c %s: unexpected argument '%s' (quote a prompt with spaces)\n", o->cmd, a);
+                return 2;
+            }
+            pos[n_pos++] = a;
+            continue;
+        }
 #define NEED()                                                                   \
     do {                                                                         \
         if (!v) {                                                                \
@@ -98,7 +156,17 @@ static int parse_args(int argc, char **argv, opts *o) {
             return 2;                                                            \
         }                                                                        \
     } while (0)
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+#define DBL(dst, lo, hi)                                                         \
+    do {                                                                         \
+        NEED();                                                                  \
+        if (!parse_dbl(v, lo, hi, &(dst))) {                                     \
+            fprintf(stderr, "gemma4c: %s: '%s' is not a number in [%g, %g]\n", a, v, (double)(lo), (double)(hi)); \
+            return 2;                                                            \
+        }                                                                        \
+    } while (0)
+        if (!strcmp(a, "--")) {
+            opts_done = true;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return -1;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
@@ -110,6 +178,49 @@ static int parse_args(int argc, char **argv, opts *o) {
         } else if (!strcmp(a, "--out") || !strcmp(a, "-o")) {
             NEED();
             o->out = v;
+        } else if (!strcmp(a, "--messages")) {
+            NEED();
+            o->messages = v;
+        } else if (!strcmp(a, "--tools")) {
+            NEED();
+            o->tools = v;
+        } else if (!strcmp(a, "--system") || !strcmp(a, "-s")) {
+            NEED();
+            o->system = v;
+        } else if (!strcmp(a, "--layout")) {
+            NEED();
+            if (strcmp(v, "small") && strcmp(v, "large")) {
+                fprintf(stderr, "gemma4c: --layout: expected 'small' or 'large', got '%s'\n", v);
+                return 2;
+            }
+            o->layout = v;
+        } else if (!strcmp(a, "--stop")) {
+            NEED();
+            if (o->n_stop == CLI_MAX_STOP) {
+                fprintf(stderr, "gemma4c: at most %d --stop strings\n", CLI_MAX_STOP);
+                return 2;
+            }
+            if (!*v) {
+                fprintf(stderr, "gemma4c: --stop: empty string\n");
+                return 2;
+            }
+            o->stop[o->n_stop++] = v;
+        } else if (!strcmp(a, "--think")) {
+            o->think = true;
+        } else if (!strcmp(a, "--no-think")) {
+            o->think = false;
+        } else if (!strcmp(a, "--special")) {
+            o->special = true;
+        } else if (!strcmp(a, "--bos")) {
+            o->bos = true;
+        } else if (!strcmp(a, "--no-gen-prompt")) {
+            o->no_gen_prompt = true;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            o->verbose = true;
+        } else if (!strcmp(a, "--color")) {
+            o->color = true;
+        } else if (!strcmp(a, "--no-color")) {
+            o->no_color = true;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             INT(o->threads, 1, 256);
         } else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) {
@@ -118,10 +229,36 @@ static int parse_args(int argc, char **argv, opts *o) {
             INT(o->gen, 0, 1 << 20);
         } else if (!strcmp(a, "-p")) {
             INT(o->pp, 0, 1 << 20);
-        } else if (!strcmp(a, "-n")) {
-            INT(o->tg, 0, 1 << 20);
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+            INT(o->n, -1, 1 << 24);
         } else if (!strcmp(a, "-r")) {
             INT(o->reps, 1, 1000);
+        } else if (!strcmp(a, "--temp") || !strcmp(a, "--temperature")) {
+            DBL(o->temp, 0, 100);
+        } else if (!strcmp(a, "--top-k")) {
+            INT(o->top_k, 0, 1 << 24);
+        } else if (!strcmp(a, "--top-p")) {
+            DBL(o->top_p, 0, 1);
+        } else if (!strcmp(a, "--min-p")) {
+            DBL(o->min_p, 0, 1);
+        } else if (!strcmp(a, "--repeat-penalty")) {
+            DBL(o->repeat_penalty, 0, 100);
+        } else if (!strcmp(a, "--repeat-last-n")) {
+            INT(o->repeat_last_n, -1, 1 << 24);
+        } else if (!strcmp(a, "--presence-penalty")) {
+            DBL(o->presence_penalty, -2, 2);
+        } else if (!strcmp(a, "--frequency-penalty")) {
+            DBL(o->frequency_penalty, -2, 2);
+        } else if (!strcmp(a, "--seed")) {
+            NEED();
+            char *end;
+            errno = 0;
+            long long sv = strtoll(v, &end, 10);
+            if (errno || end == v || *end || sv < -1) {
+                fprintf(stderr, "gemma4c: --seed: '%s' is not a number >= -1\n", v);
+                return 2;
+            }
+            o->seed = sv;
         } else if (!strcmp(a, "--no-mmap")) {
             o->load = G4_LOAD_COPY;
         } else if (!strcmp(a, "--mmap")) {
@@ -140,17 +277,27 @@ static int parse_args(int argc, char **argv, opts *o) {
                 fprintf(stderr, "gemma4c: --gelu: expected 'table' or 'exact', got '%s'\n", v);
                 return 2;
             }
-        } else if (a[0] != '-' && !o->model) {
-            o->model = a;
         } else {
             fprintf(stderr, "gemma4c: unknown option '%s' (see gemma4c --help)\n", a);
             return 2;
         }
 #undef INT
+#undef DBL
 #undef NEED
     }
+    /* positionals: [MODEL] [TEXT] — the model comes first when -m is not given */
+    int k = 0;
+    if (!o->model && k < n_pos && (n_pos == 2 || !takes_text(o->cmd))) o->model = pos[k++];
+    if (k < n_pos) {
+        if (!takes_text(o->cmd)) {
+            fprintf(stderr, "gemma4c %s: unexpected argument '%s'\n", o->cmd, pos[k]);
+            return 2;
+        }
+        o->text = pos[k++];
+    }
     if (!o->model) {
-        fprintf(stderr, "gemma4c %s: no model given (-m FILE.gguf)\n", o->cmd);
+        fprintf(stderr, "gemma4c %s: no model given (-m FILE.gguf, an Ollama name such as gemma4:12b, "
+                        "or hf:org/repo/file.gguf)\n", o->cmd);
         return 2;
     }
     return 0;
@@ -167,25 +314,78 @@ static bool show_progress(void *user, uint64_t done, uint64_t total) {
     return true;
 }
 
-static int open_engine(const opts *o, g4_engine **e) {
+int cli_open_engine(const opts *o, g4_engine **e) {
     g4_engine_config cfg = g4_engine_config_default();
     static int last = -1;
-    cfg.model_path = o->model;
+    cfg.model_path = o->model_path;
     cfg.n_threads = o->threads;
     cfg.max_isa = o->isa;
     cfg.gelu = o->gelu;
     cfg.load = o->load;
-    FILE *f = fopen(o->model, "rb");
-    if (f) {
-        if (fseek(f, 0, SEEK_END) == 0 && ftell(f) > (256L << 20) && isatty(2)) {
-            cfg.progress = show_progress;
-            cfg.progress_user = &last;
-        }
-        fclose(f);
+    struct stat st;
+    if (stat(o->model_path, &st) == 0 && st.st_size > (256L << 20) && isatty(2)) {
+        cfg.progress = show_progress;
+        cfg.progress_user = &last;
     }
     g4_error err = {0};
     if (g4_engine_open(&cfg, e, &err)) return die("cannot load model", &err);
     return 0;
+}
+#define open_engine cli_open_engine
+
+char *cli_read_file(const char *path, size_t *len) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) {
+        fprintf(stderr, "gemma4c: cannot open %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 >= cap) {
+            char *nb = cap > ((size_t)1 << 31) ? NULL : realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                fprintf(stderr, "gemma4c: %s is too large\n", path);
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t k = fread(buf + n, 1, cap - 1 - n, f);
+        n += k;
+        if (k == 0) {
+            if (ferror(f)) {
+                fprintf(stderr, "gemma4c: read error on %s\n", strcmp(path, "-") ? path : "stdin");
+                free(buf);
+                buf = NULL;
+            }
+            break;
+        }
+    }
+    if (f != stdin) fclose(f);
+    if (!buf) return NULL;
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+char *cli_text_arg(const opts *o, const char *what, size_t *len) {
+    if (!o->text) {
+        fprintf(stderr, "gemma4c %s: no %s given (pass it as an argument, or - to read stdin)\n", o->cmd, what);
+        return NULL;
+    }
+    if (!strcmp(o->text, "-")) return cli_read_file("-", len);
+    char *s = strdup(o->text);
+    if (s && len) *len = strlen(s);
+    return s;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* ---- info ---- */
@@ -199,7 +399,7 @@ static int cmd_info(const opts *o) {
     char *buf = malloc(n + 1);
     if (!buf) return 1;
     g4_engine_describe(e, o->ctx, buf, n + 1);
-    printf("file              %s\n%s", o->model, buf);
+    printf("file              %s\n%s", o->model_path, buf);
     g4_model_info mi;
     g4_engine_info(e, &mi);
     printf("kernels           %s, %d threads\n", mi.isa, mi.n_threads);
@@ -351,11 +551,7 @@ done:
 
 /* ---- bench ---- */
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#define now_s cli_now
 
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -368,12 +564,13 @@ static int cmd_bench(const opts *o) {
     g4_model_info mi;
     g4_engine_info(e, &mi);
     const int V = mi.n_vocab;
-    const char *base = strrchr(o->model, '/') ? strrchr(o->model, '/') + 1 : o->model;
+    const char *base = strrchr(o->model, '/') ? strrchr(o->model, '/') + 1 : o->model; /* as given */
     const double gb_tok = (double)g4_engine_decode_bytes(e) / 1e9;
     float *logits = malloc((size_t)V * sizeof *logits);
     int rc = 0;
-    int cases[2] = {o->pp, o->tg};
-    const int max_tok = o->pp > o->tg ? o->pp : o->tg;
+    const int tg = o->n < 0 ? 128 : o->n;
+    int cases[2] = {o->pp, tg};
+    const int max_tok = o->pp > tg ? o->pp : tg;
     int32_t *toks = malloc((size_t)(max_tok > 0 ? max_tok : 1) * sizeof *toks);
     if (!logits || !toks) return 1;
     unsigned rng = 12345;
@@ -431,9 +628,27 @@ int main(int argc, char **argv) {
     int r = parse_args(argc, argv, &o);
     if (r < 0) return 0;
     if (r) return r;
-    if (!strcmp(o.cmd, "info")) return cmd_info(&o);
-    if (!strcmp(o.cmd, "logits")) return cmd_logits(&o);
-    if (!strcmp(o.cmd, "bench")) return cmd_bench(&o);
-    fprintf(stderr, "gemma4c: unknown command '%s' (see gemma4c --help)\n", o.cmd);
-    return 2;
+    static const char *const known[] = {"info", "logits", "bench", "run", "chat", "tokenize",
+                                        "detokenize", "template"};
+    bool ok = false;
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++) ok |= !strcmp(o.cmd, known[i]);
+    if (!ok) {
+        fprintf(stderr, "gemma4c: unknown command '%s' (see gemma4c --help)\n", o.cmd);
+        return 2;
+    }
+    char *resolved = NULL;
+    g4_error err = {0};
+    if (g4_model_resolve(o.model, &resolved, &err)) return die("model not found", &err);
+    o.model_path = resolved;
+    int rc = 2;
+    if (!strcmp(o.cmd, "info")) rc = cmd_info(&o);
+    else if (!strcmp(o.cmd, "logits")) rc = cmd_logits(&o);
+    else if (!strcmp(o.cmd, "bench")) rc = cmd_bench(&o);
+    else if (!strcmp(o.cmd, "run")) rc = cmd_run(&o);
+    else if (!strcmp(o.cmd, "chat")) rc = cmd_chat(&o);
+    else if (!strcmp(o.cmd, "tokenize")) rc = cmd_tokenize(&o);
+    else if (!strcmp(o.cmd, "detokenize")) rc = cmd_detokenize(&o);
+    else if (!strcmp(o.cmd, "template")) rc = cmd_template(&o);
+    free(resolved);
+    return rc;
 }

@@ -152,6 +152,14 @@ int g4_session_seq_len(const g4_session *s, int seq);
  * (rolled back further than n_batch since the last write); then re-prefill. */
 g4_status g4_session_truncate(g4_session *s, int seq, int n_pos, g4_error *err);
 
+/* What the user typed as MODEL -> a GGUF path (*path malloc'd; free() it): an existing
+ * path as is; "hf:ORG/REPO/FILE.gguf" or "hf:ORG/REPO[:QUANT]" from the Hugging Face hub
+ * cache; otherwise an Ollama name ("gemma4:12b", "NAMESPACE/MODEL:TAG") from the local
+ * Ollama store ($OLLAMA_MODELS, ~/.ollama/models, /usr/share/ollama/.ollama/models). A
+ * model that is not found fails with G4_ERR_IO and a message that says where it looked
+ * and how to get the model. */
+g4_status g4_model_resolve(const char *name, char **path, g4_error *err);
+
 /* Number of vocabulary entries (logit row width). */
 int g4_engine_n_vocab(const g4_engine *e);
 

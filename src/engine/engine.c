@@ -1,6 +1,7 @@
 /* engine.c — the public API (g4.h): engine = model + kernels + pool + GELU table,
  * session = forward-pass state (KV cache + scratch). */
 #include "engine/engine.h"
+#include "model/vocab_gguf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,6 +71,50 @@ static bool want_copy(const g4_engine_config *cfg) {
     return size > 0 && avail > 0 && size + (2LL << 30) < avail * 1024;
 }
 
+/* The tokenizer is optional (a file without tokenizer.ggml.tokens can still be evaluated
+ * from token ids), but a present and broken one is an error. */
+static g4_status load_tokenizer(g4_engine *e, g4_error *err) {
+    const g4_gguf *g = e->m->gguf;
+    if (g4_gguf_find_kv(g, "tokenizer.ggml.tokens")) {
+        g4_error verr = {0};
+        g4_status st = g4_vocab_from_gguf(g, &e->vocab, &verr);
+        if (st) return g4_fail(err, st, "%s: tokenizer: %s", e->cfg.model_path, verr.msg);
+        if (g4_vocab_n_tokens(e->vocab) != e->m->hp.n_vocab)
+            return g4_fail(err, G4_ERR_FORMAT, "%s: the tokenizer has %d tokens but the model %d",
+                           e->cfg.model_path, g4_vocab_n_tokens(e->vocab), e->m->hp.n_vocab);
+    }
+    const g4_gguf_kv *kv = g4_gguf_find_kv(g, "tokenizer.ggml.suppress_tokens");
+    if (kv && kv->type == G4_GGUF_ARRAY && kv->arr_n > 0) {
+        if (kv->arr_n > (uint64_t)e->m->hp.n_vocab)
+            return g4_fail(err, G4_ERR_FORMAT, "%s: tokenizer.ggml.suppress_tokens is longer than the vocabulary",
+                           e->cfg.model_path);
+        e->suppress = malloc(kv->arr_n * sizeof *e->suppress);
+        if (!e->suppress) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+        for (uint64_t i = 0; i < kv->arr_n; i++) {
+            int64_t v;
+            if (!g4_gguf_arr_int(kv, i, &v) || v < 0 || v >= e->m->hp.n_vocab)
+                return g4_fail(err, G4_ERR_FORMAT, "%s: tokenizer.ggml.suppress_tokens[%llu] is not a token id",
+                               e->cfg.model_path, (unsigned long long)i);
+            e->suppress[e->n_suppress++] = (int32_t)v;
+        }
+    }
+    return G4_OK;
+}
+
+const g4_vocab *g4_engine_vocab(const g4_engine *e, g4_error *err) {
+    if (!e->vocab)
+        g4_fail(err, G4_ERR_UNSUPPORTED, "%s has no tokenizer (tokenizer.ggml.tokens is missing); "
+                "use a GGUF converted with its tokenizer, or pass token ids", e->cfg.model_path);
+    return e->vocab;
+}
+
+const int32_t *g4_engine_suppress(const g4_engine *e, int *n) {
+    *n = e->n_suppress;
+    return e->suppress;
+}
+
+bool g4_engine_small_layout(const g4_engine *e) { return e->m->hp.n_embd_per_layer > 0; }
+
 g4_status g4_engine_open(const g4_engine_config *cfg, g4_engine **out, g4_error *err) {
     *out = NULL;
     if (!cfg || !cfg->model_path) return g4_fail(err, G4_ERR_ARG, "model_path is required");
@@ -80,6 +125,7 @@ g4_status g4_engine_open(const g4_engine_config *cfg, g4_engine **out, g4_error 
     const bool copy = want_copy(cfg);
     g4_status st = g4_model_load(cfg->model_path, copy, cfg->progress, cfg->progress_user, &e->m, err);
     if (st) goto fail;
+    if ((st = load_tokenizer(e, err))) goto fail;
     e->isa = g4_kernels_init(&e->k, cfg->max_isa);
     e->ref_mode = cfg->max_isa == G4_ISA_REF;
     if (e->ref_mode) e->isa = G4_ISA_REF;
@@ -112,6 +158,8 @@ void g4_engine_free(g4_engine *e) {
     if (!e) return;
     g4_pool_free(e->pool);
     g4_model_free(e->m);
+    g4_vocab_free(e->vocab);
+    free(e->suppress);
     free(e->gelu_table);
     free(e);
 }

@@ -8,6 +8,7 @@
 #include "kernels/kernels.h"
 #include "model/gemma4.h"
 #include "model/model.h"
+#include "text/vocab.h"
 
 struct g4_engine {
     g4_engine_config cfg;
@@ -18,6 +19,9 @@ struct g4_engine {
     g4_pool *pool;
     int n_threads;
     float *gelu_table; /* NULL = exact GELU */
+    g4_vocab *vocab;   /* NULL when the file has no tokenizer.ggml.* keys */
+    int32_t *suppress; /* tokenizer.ggml.suppress_tokens (12B: <image|>, <audio|>) */
+    int n_suppress;
 };
 
 struct g4_session {
@@ -30,6 +34,12 @@ struct g4_session {
 void g4_log(const g4_engine *e, g4_log_level lvl, const char *fmt, ...) G4_PRINTF(3, 4);
 void g4_session_set_act_cb(g4_session *s, g4_act_fn fn, void *user);
 const g4_model *g4_engine_model(const g4_engine *e);
+/* The tokenizer, or NULL (and err says why) when the file has none. */
+const g4_vocab *g4_engine_vocab(const g4_engine *e, g4_error *err);
+/* Tokens whose logits must be -inf when sampling (tokenizer.ggml.suppress_tokens). */
+const int32_t *g4_engine_suppress(const g4_engine *e, int *n);
+/* True for the E2B/E4B layout (per-layer embeddings): selects the small chat template. */
+bool g4_engine_small_layout(const g4_engine *e);
 /* Weight bytes one decode step reads (one row of the per-layer table, used experts). */
 uint64_t g4_engine_decode_bytes(const g4_engine *e);
 /* Name of the type holding most matrix bytes ("q4_0"). */

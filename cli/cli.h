@@ -1,0 +1,48 @@
+/* cli.h — shared pieces of the gemma4c command line (options, engine opening, I/O). */
+#ifndef G4_CLI_H
+#define G4_CLI_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "g4.h"
+
+#define CLI_MAX_STOP 16
+
+typedef struct {
+    const char *cmd;
+    const char *model;      /* as given (path, Ollama name or hf: reference) */
+    const char *model_path; /* resolved file */
+    const char *text;       /* positional argument after the model: prompt / TEXT / IDS ("-" = stdin) */
+    const char *tokens, *out, *messages, *tools, *system, *layout;
+    const char *stop[CLI_MAX_STOP];
+    int n_stop;
+    int threads, ctx, gen, pp, n, reps;
+    bool think, special, bos, no_gen_prompt, verbose, color, no_color;
+    /* sampling; NAN / -1 = default */
+    double temp, top_p, min_p, repeat_penalty, presence_penalty, frequency_penalty;
+    int top_k, repeat_last_n;
+    long long seed; /* -1 = random */
+    g4_isa isa;
+    g4_gelu_mode gelu;
+    g4_load_mode load;
+} cli_opts;
+
+int cli_die(const char *what, const g4_error *err);
+/* Opens the engine for o->model_path with the common options (progress bar on a tty
+ * for large files). Returns 0 or 1 after printing the error. */
+int cli_open_engine(const cli_opts *o, g4_engine **e);
+/* Reads all of a file ("-" = stdin) into a NUL-terminated buffer (free() it). Prints the
+ * error and returns NULL on failure. */
+char *cli_read_file(const char *path, size_t *len);
+/* o->text, or stdin when it is "-". NULL (after an error message) on failure. */
+char *cli_text_arg(const cli_opts *o, const char *what, size_t *len);
+double cli_now(void);
+
+int cmd_tokenize(const cli_opts *o);
+int cmd_detokenize(const cli_opts *o);
+int cmd_template(const cli_opts *o);
+int cmd_run(const cli_opts *o);
+int cmd_chat(const cli_opts *o);
+
+#endif

@@ -1,0 +1,77 @@
+/* generate.h — the generation loop shared by the CLI and the server.
+ *
+ * A g4_gen owns one session (one sequence) and remembers which tokens its KV cache
+ * holds, so that a new prompt that shares a prefix with the previous prompt + answer
+ * (the usual case in a chat: the history is re-rendered every turn) only evaluates the
+ * new tail. Sliding-window layers limit how far back the cache can be cut; when it
+ * cannot, the prompt is evaluated from the start.
+ *
+ * Per token: sample (sampler + suppressed tokens) -> end-of-generation check (<eos>,
+ * <turn|>, <|tool_response>) -> token text (user-defined markers visible) -> UTF-8
+ * completion -> stop strings -> output parser (content / reasoning / tool calls) ->
+ * callbacks. */
+#ifndef G4_ENGINE_GENERATE_H
+#define G4_ENGINE_GENERATE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chat/parse.h"
+#include "g4.h"
+#include "sample/sample.h"
+
+typedef enum {
+    G4_FINISH_STOP = 0,   /* end-of-generation token or stop string */
+    G4_FINISH_LENGTH,     /* n_predict reached, or the context is full */
+    G4_FINISH_TOOL_CALLS, /* the model called tools and handed control back */
+    G4_FINISH_CANCELLED   /* should_stop returned true */
+} g4_finish;
+
+const char *g4_finish_name(g4_finish f); /* "stop", "length", "tool_calls", "cancelled" */
+
+typedef struct {
+    int n_predict;             /* max new tokens; < 0 = until the model stops or the context is full */
+    g4_sampler_params sampling;
+    const char *const *stop;   /* stop strings (may span tokens) */
+    size_t n_stop;
+    bool parse;                /* split content / reasoning / tool calls (chat); false = raw text */
+    bool in_thinking;          /* the prompt ends inside an open thought channel */
+    /* Deltas of visible content or reasoning (parse), or raw text (!parse). */
+    void (*on_text)(void *user, g4_parse_kind kind, const char *text, size_t len);
+    /* A complete tool call: arguments are a compact JSON object. */
+    void (*on_tool_call)(void *user, int index, const char *name, size_t name_len, const char *args,
+                         size_t args_len);
+    /* Every sampled token (before the end check), e.g. for logprobs or token counting. */
+    void (*on_token)(void *user, int32_t token);
+    bool (*should_stop)(void *user); /* polled once per token; true cancels */
+    void *user;
+} g4_gen_params;
+
+g4_gen_params g4_gen_params_default(void);
+
+typedef struct {
+    int n_prompt;     /* prompt tokens */
+    int n_cached;     /* of which reused from the cache */
+    int n_gen;        /* tokens sampled (incl. the end token) */
+    double t_prompt;  /* seconds evaluating the prompt */
+    double t_gen;     /* seconds generating */
+    g4_finish finish;
+    int n_tool_calls;
+} g4_gen_result;
+
+typedef struct g4_gen g4_gen;
+
+/* n_ctx: context of the session (0 = engine default); n_batch: prefill batch (0 = 512). */
+g4_status g4_gen_create(g4_engine *e, int n_ctx, int n_batch, g4_gen **out, g4_error *err);
+void g4_gen_free(g4_gen *g);
+int g4_gen_n_ctx(const g4_gen *g);
+/* Forget the cache (next run evaluates its whole prompt). */
+void g4_gen_reset(g4_gen *g);
+
+/* Evaluates prompt (reusing the cached prefix) and generates. The prompt must start with
+ * <bos> when the model wants one (the chat renderer emits it). A prompt that does not fit
+ * the context fails with G4_ERR_CTX_FULL. */
+g4_status g4_gen_run(g4_gen *g, const int32_t *prompt, size_t n_prompt, const g4_gen_params *p,
+                     g4_gen_result *res, g4_error *err);
+
+#endif
