@@ -30,7 +30,8 @@ typedef enum {
     G4_ERR_FORMAT,      /* the file is malformed or is not a Gemma 4 model */
     G4_ERR_UNSUPPORTED, /* valid input we do not handle (e.g. a tensor type) */
     G4_ERR_CTX_FULL,    /* the sequence would exceed the context size */
-    G4_ERR_CANCELLED
+    G4_ERR_CANCELLED,
+    G4_ERR_BUSY         /* a queue is full: try again later */
 } g4_status;
 
 typedef struct {

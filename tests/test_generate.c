@@ -30,8 +30,9 @@ typedef struct {
     int cancel_after; /* 0 = never */
 } rec;
 
-static void on_tok(void *u, int32_t t) {
+static void on_tok(void *u, int32_t t, float lp, const g4_token_prob *top, int n_top) {
     rec *r = u;
+    (void)lp, (void)top, (void)n_top;
     if (r->n < 4096) r->toks[r->n++] = t;
 }
 static void on_text(void *u, g4_parse_kind k, const char *s, size_t n) {

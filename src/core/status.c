@@ -16,6 +16,7 @@ const char *g4_status_str(g4_status st) {
     case G4_ERR_UNSUPPORTED: return "unsupported";
     case G4_ERR_CTX_FULL: return "context full";
     case G4_ERR_CANCELLED: return "cancelled";
+    case G4_ERR_BUSY: return "busy";
     }
     return "unknown status";
 }

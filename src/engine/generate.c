@@ -11,6 +11,14 @@
 #include "core/status.h"
 #include "engine/engine.h"
 #include "sample/stop.h"
+#if __has_include("sample/grammar.h")
+#include "sample/grammar.h"
+#else /* TEMPORARY until the grammar lands */
+static g4_status g4_gstate_new(const g4_grammar *g, const g4_vocab *v, g4_gstate **o, g4_error *e) { (void)g; (void)v; *o = NULL; return g4_fail(e, G4_ERR_UNSUPPORTED, "no grammar"); }
+static void g4_gstate_free(g4_gstate *s) { (void)s; }
+static void g4_gstate_mask(g4_gstate *s, float *l) { (void)s; (void)l; }
+static bool g4_gstate_accept(g4_gstate *s, int32_t t) { (void)s; (void)t; return true; }
+#endif
 #include "text/tokenize.h"
 
 struct g4_gen {
@@ -45,6 +53,7 @@ g4_gen_params g4_gen_params_default(void) {
     p.n_predict = -1;
     p.sampling = g4_sampler_defaults();
     p.parse = true;
+    p.top_logprobs = -1;
     return p;
 }
 
@@ -112,10 +121,6 @@ static int reuse_prefix(g4_gen *g, const int32_t *prompt, int n) {
 /* Token bytes -> valid UTF-8: complete sequences pass, an incomplete one waits for the
  * next token, and bytes that cannot form a sequence (a random or badly-trained model can
  * emit any byte token) become U+FFFD, so every consumer (terminal, JSON) gets valid text. */
-typedef struct {
-    unsigned char pend[4];
-    int n, need;
-} u8fix;
 
 static const char REPL[3] = {(char)0xEF, (char)0xBF, (char)0xBD};
 
@@ -134,7 +139,7 @@ static bool u8_cont_ok(unsigned char lead, int n, unsigned char b) {
     return true;
 }
 
-static void u8fix_feed(u8fix *u, const char *in, size_t n, g4_buf *out) {
+static void u8fix_feed(g4_u8fix *u, const char *in, size_t n, g4_buf *out) {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)in[i];
         if (u->n) {
@@ -160,54 +165,41 @@ static void u8fix_feed(u8fix *u, const char *in, size_t n, g4_buf *out) {
     }
 }
 
-static void u8fix_flush(u8fix *u, g4_buf *out) {
+static void u8fix_flush(g4_u8fix *u, g4_buf *out) {
     if (u->n) g4_buf_add(out, REPL, 3);
     u->n = 0;
 }
 
-typedef struct {
-    const g4_gen_params *p;
-    int n_calls;
-} sink;
-
 static void on_parse(void *user, const g4_parse_event *ev) {
-    sink *k = user;
+    g4_tokpipe *t = user;
     if (ev->kind == G4_PARSE_TOOL_CALL) {
-        k->n_calls++;
-        if (k->p->on_tool_call) k->p->on_tool_call(k->p->user, ev->index, ev->name, ev->name_len, ev->args, ev->args_len);
-    } else if (ev->len && k->p->on_text) {
-        k->p->on_text(k->p->user, ev->kind, ev->text, ev->len);
+        t->n_calls++;
+        if (t->p->on_tool_call) t->p->on_tool_call(t->p->user, ev->index, ev->name, ev->name_len, ev->args, ev->args_len);
+    } else if (ev->len && t->p->on_text) {
+        t->p->on_text(t->p->user, ev->kind, ev->text, ev->len);
     }
 }
 
 /* Routes released text to the parser or, for raw generation, straight to on_text. */
-static g4_status deliver(g4_outparser *op, sink *k, const char *s, size_t n, g4_error *err) {
+static g4_status deliver(g4_tokpipe *t, const char *s, size_t n, g4_error *err) {
     if (!n) return G4_OK;
-    if (!op) {
-        if (k->p->on_text) k->p->on_text(k->p->user, G4_PARSE_CONTENT, s, n);
+    if (!t->op) {
+        if (t->p->on_text) t->p->on_text(t->p->user, G4_PARSE_CONTENT, s, n);
         return G4_OK;
     }
-    return g4_outparser_feed(op, s, n, on_parse, k, err);
+    return g4_outparser_feed(t->op, s, n, on_parse, t, err);
 }
 
-g4_status g4_gen_run(g4_gen *g, const int32_t *prompt, size_t n_prompt, const g4_gen_params *p,
-                     g4_gen_result *res, g4_error *err) {
-    memset(res, 0, sizeof *res);
-    if (!g || !prompt || !p) return g4_fail(err, G4_ERR_ARG, "generate: missing argument");
-    if (n_prompt == 0) return g4_fail(err, G4_ERR_ARG, "the prompt is empty");
-    if (n_prompt >= (size_t)g->n_ctx)
-        return g4_fail(err, G4_ERR_CTX_FULL,
-                       "the prompt has %zu tokens but the context holds %d (leave room for the answer: "
-                       "raise the context size or shorten the conversation)",
-                       n_prompt, g->n_ctx);
-    for (size_t i = 0; i < n_prompt; i++)
-        if (prompt[i] < 0 || prompt[i] >= g->V)
-            return g4_fail(err, G4_ERR_ARG, "prompt token %zu (id %d) is outside the vocabulary", i, prompt[i]);
-    const int n = (int)n_prompt;
-
+g4_status g4_tokpipe_init(g4_tokpipe *t, const g4_engine *e, const g4_gen_params *p, g4_error *err) {
+    memset(t, 0, sizeof *t);
+    t->p = p;
+    t->v = g4_engine_vocab(e, err);
+    if (!t->v) return err ? err->code : G4_ERR_UNSUPPORTED;
+    t->V = g4_engine_n_vocab(e);
+    t->finish = G4_FINISH_LENGTH;
     /* sampler: the caller's biases plus the model's suppressed tokens */
     int n_sup = 0;
-    const int32_t *sup = g4_engine_suppress(g->e, &n_sup);
+    const int32_t *sup = g4_engine_suppress(e, &n_sup);
     g4_sampler_params sp = p->sampling;
     g4_logit_bias *bias = NULL;
     if (n_sup) {
@@ -218,15 +210,162 @@ g4_status g4_gen_run(g4_gen *g, const int32_t *prompt, size_t n_prompt, const g4
         sp.bias = bias;
         sp.n_bias += (size_t)n_sup;
     }
-    g4_sampler *smp = NULL;
-    g4_stopper *stop = NULL;
-    g4_outparser *op = NULL;
-    g4_buf emit = G4_BUF_INIT, text = G4_BUF_INIT;
-    g4_status st = g4_sampler_new(&sp, g->V, &smp, err);
+    g4_status st = g4_sampler_new(&sp, t->V, &t->smp, err);
     free(bias);
+    if (!st && p->n_stop) st = g4_stopper_new(p->stop, p->n_stop, &t->stop, err);
+    if (!st && p->parse) st = g4_outparser_new(p->in_thinking, &t->op, err);
+    if (!st && p->grammar) st = g4_gstate_new(p->grammar, t->v, &t->gram, err);
+    if (!st && (p->grammar || p->top_logprobs >= 0)) {
+        t->scratch = malloc((size_t)t->V * sizeof *t->scratch);
+        if (!t->scratch) st = g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    }
+    if (st) g4_tokpipe_free(t);
+    return st;
+}
+
+void g4_tokpipe_free(g4_tokpipe *t) {
+    g4_buf_free(&t->text);
+    g4_buf_free(&t->emit);
+    g4_outparser_free(t->op);
+    g4_stopper_free(t->stop);
+    g4_sampler_free(t->smp);
+    g4_gstate_free(t->gram);
+    free(t->scratch);
+    memset(t, 0, sizeof *t);
+}
+
+void g4_tokpipe_prompt(g4_tokpipe *t, const int32_t *toks, int n) {
+    for (int i = 0; i < n; i++) g4_sampler_accept(t->smp, toks[i]);
+}
+
+/* log-softmax of the chosen token and the n most likely (temperature 1, after bias) */
+static void logprobs(g4_tokpipe *t, const float *logits, int32_t tok, float *lp, g4_token_prob *top, int n_top) {
+    float mx = -INFINITY;
+    for (int i = 0; i < t->V; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (int i = 0; i < t->V; i++) sum += logits[i] > -INFINITY ? exp((double)logits[i] - mx) : 0.0;
+    const double lse = mx + log(sum);
+    *lp = (float)((double)logits[tok] - lse);
+    int k = 0;
+    for (int i = 0; i < t->V; i++) {
+        if (!(logits[i] > -INFINITY)) continue;
+        if (k < n_top) {
+            int j = k++;
+            while (j > 0 && logits[top[j - 1].token] < logits[i]) top[j] = top[j - 1], j--;
+            top[j].token = i;
+        } else if (n_top && logits[i] > logits[top[n_top - 1].token]) {
+            int j = n_top - 1;
+            while (j > 0 && logits[top[j - 1].token] < logits[i]) top[j] = top[j - 1], j--;
+            top[j].token = i;
+        }
+    }
+    for (int j = 0; j < k; j++) top[j].prob = (float)((double)logits[top[j].token] - lse); /* a log-probability */
+    t->n_top = k;
+}
+
+g4_status g4_tokpipe_step(g4_tokpipe *t, const float *logits, int32_t *out_tok, bool *done, g4_error *err) {
+    const g4_gen_params *p = t->p;
+    *done = false;
+    *out_tok = G4_TOKEN_NONE;
+    if (p->n_predict >= 0 && t->n_gen >= p->n_predict) {
+        *done = true;
+        return G4_OK;
+    }
+    if (p->should_stop && p->should_stop(p->user)) {
+        t->finish = G4_FINISH_CANCELLED;
+        *done = true;
+        return G4_OK;
+    }
+    const float *lg = logits;
+    if (t->gram) {
+        memcpy(t->scratch, logits, (size_t)t->V * sizeof *logits);
+        g4_gstate_mask(t->gram, t->scratch);
+        lg = t->scratch;
+    }
+    int32_t tok = g4_sampler_sample(t->smp, lg);
+    if (tok == G4_TOKEN_NONE)
+        return g4_fail(err, G4_ERR_ARG, "every token is banned (logit bias / suppressed tokens / grammar)");
+    if (t->gram && !g4_gstate_accept(t->gram, tok))
+        return g4_fail(err, G4_ERR_ARG, "internal: the grammar refused the token it allowed (%d)", tok);
+    t->n_gen++;
+    *out_tok = tok;
+    if (p->on_token) {
+        float lp = 0;
+        t->n_top = 0;
+        if (p->top_logprobs >= 0) {
+            if (!t->gram) {
+                g4_sampler_adjust(t->smp, logits, t->scratch);
+                lg = t->scratch;
+            }
+            int nt = p->top_logprobs > 20 ? 20 : p->top_logprobs;
+            logprobs(t, lg, tok, &lp, t->top, nt);
+        }
+        p->on_token(p->user, tok, lp, t->top, t->n_top);
+    }
+    if (g4_vocab_is_eog(t->v, tok)) {
+        t->finish = G4_FINISH_STOP;
+        *done = true;
+        return G4_OK;
+    }
+    g4_sampler_accept(t->smp, tok);
+    char piece[256];
+    size_t pl = g4_token_piece(t->v, tok, false, piece, sizeof piece);
+    if (pl > sizeof piece) pl = sizeof piece; /* no real token is this long */
+    g4_buf_clear(&t->text);
+    u8fix_feed(&t->u8, piece, pl, &t->text);
+    g4_status st;
+    if (t->stop) {
+        g4_buf_clear(&t->emit);
+        t->stopped = g4_stopper_feed(t->stop, g4_buf_str(&t->text), t->text.n, &t->emit);
+        if (!g4_buf_ok(&t->emit) || !g4_buf_ok(&t->text)) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+        st = deliver(t, t->emit.p, t->emit.n, err);
+    } else {
+        if (!g4_buf_ok(&t->text)) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+        st = deliver(t, t->text.p, t->text.n, err);
+    }
     if (st) return st;
-    if (p->n_stop && (st = g4_stopper_new(p->stop, p->n_stop, &stop, err))) goto done;
-    if (p->parse && (st = g4_outparser_new(p->in_thinking, &op, err))) goto done;
+    if (t->stopped || (t->op && g4_outparser_done(t->op))) {
+        t->finish = G4_FINISH_STOP;
+        *done = true;
+    }
+    if (p->n_predict >= 0 && t->n_gen >= p->n_predict) *done = true;
+    return G4_OK;
+}
+
+g4_status g4_tokpipe_end(g4_tokpipe *t, g4_error *err) {
+    if (!t->stopped) {
+        g4_buf_clear(&t->text);
+        u8fix_flush(&t->u8, &t->text);
+        g4_buf_clear(&t->emit);
+        if (t->stop) {
+            if (t->text.n) t->stopped = g4_stopper_feed(t->stop, t->text.p, t->text.n, &t->emit);
+            if (!t->stopped) t->stopped = g4_stopper_flush(t->stop, &t->emit);
+            if (t->stopped) t->finish = G4_FINISH_STOP;
+        } else {
+            g4_buf_add(&t->emit, g4_buf_str(&t->text), t->text.n);
+        }
+        if (!g4_buf_ok(&t->emit)) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+        g4_status st = deliver(t, t->emit.p, t->emit.n, err);
+        if (st) return st;
+    }
+    if (t->op) {
+        g4_status st = g4_outparser_finish(t->op, on_parse, t, err);
+        if (st) return st;
+    }
+    if (t->n_calls && t->finish == G4_FINISH_STOP) t->finish = G4_FINISH_TOOL_CALLS;
+    return G4_OK;
+}
+
+g4_status g4_gen_run(g4_gen *g, const int32_t *prompt, size_t n_prompt, const g4_gen_params *p,
+                     g4_gen_result *res, g4_error *err) {
+    memset(res, 0, sizeof *res);
+    if (!g || !prompt || !p) return g4_fail(err, G4_ERR_ARG, "generate: missing argument");
+    g4_status st = g4_gen_check_prompt(g->e, prompt, n_prompt, g->n_ctx, err);
+    if (st) return st;
+    const int n = (int)n_prompt;
+    g4_tokpipe t;
+    if ((st = g4_tokpipe_init(&t, g->e, p, err))) return st;
 
     /* prompt */
     double t0 = now_s();
@@ -239,58 +378,16 @@ g4_status g4_gen_run(g4_gen *g, const int32_t *prompt, size_t n_prompt, const g4
     }
     memcpy(g->cache + c, prompt + c, (size_t)(n - c) * sizeof *prompt);
     g->n_cache = n;
-    for (int i = 0; i < n; i++) g4_sampler_accept(smp, prompt[i]);
+    g4_tokpipe_prompt(&t, prompt, n);
     double t1 = now_s();
     res->t_prompt = t1 - t0;
 
     /* generation */
-    sink k = {p, 0};
-    u8fix u8 = {{0}, 0, 0};
-    char piece[256];
-    bool stopped = false;
-    res->finish = G4_FINISH_LENGTH;
     for (;;) {
-        if (p->n_predict >= 0 && res->n_gen >= p->n_predict) break;
-        if (p->should_stop && p->should_stop(p->user)) {
-            res->finish = G4_FINISH_CANCELLED;
-            break;
-        }
-        int32_t tok = g4_sampler_sample(smp, g->logits);
-        if (tok == G4_TOKEN_NONE) {
-            st = g4_fail(err, G4_ERR_ARG, "every token is banned (logit bias / suppressed tokens)");
-            goto done;
-        }
-        res->n_gen++;
-        if (p->on_token) p->on_token(p->user, tok);
-        if (g4_vocab_is_eog(g->v, tok)) {
-            res->finish = G4_FINISH_STOP;
-            break;
-        }
-        g4_sampler_accept(smp, tok);
-        size_t pl = g4_token_piece(g->v, tok, false, piece, sizeof piece);
-        if (pl > sizeof piece) pl = sizeof piece; /* no real token is this long */
-        g4_buf_clear(&text);
-        u8fix_feed(&u8, piece, pl, &text);
-        if (stop) {
-            g4_buf_clear(&emit);
-            stopped = g4_stopper_feed(stop, g4_buf_str(&text), text.n, &emit);
-            if (!g4_buf_ok(&emit) || !g4_buf_ok(&text)) {
-                st = g4_fail(err, G4_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            st = deliver(op, &k, emit.p, emit.n, err);
-        } else {
-            if (!g4_buf_ok(&text)) {
-                st = g4_fail(err, G4_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            st = deliver(op, &k, text.p, text.n, err);
-        }
-        if (st) goto done;
-        if (stopped || (op && g4_outparser_done(op))) {
-            res->finish = G4_FINISH_STOP;
-            break;
-        }
+        int32_t tok;
+        bool done;
+        if ((st = g4_tokpipe_step(&t, g->logits, &tok, &done, err))) goto done;
+        if (done) break;
         if (g->n_cache >= g->n_ctx) break; /* context full: length */
         if ((st = g4_session_eval(g->s, &tok, 1, false, g->logits, err))) {
             g4_gen_reset(g);
@@ -298,33 +395,26 @@ g4_status g4_gen_run(g4_gen *g, const int32_t *prompt, size_t n_prompt, const g4
         }
         g->cache[g->n_cache++] = tok;
     }
-    /* flush what is held back: an incomplete UTF-8 tail, a possible stop prefix, the parser */
-    if (!stopped) {
-        g4_buf_clear(&text);
-        u8fix_flush(&u8, &text);
-        g4_buf_clear(&emit);
-        if (stop) {
-            if (text.n) stopped = g4_stopper_feed(stop, text.p, text.n, &emit);
-            if (!stopped) stopped = g4_stopper_flush(stop, &emit);
-            if (stopped) res->finish = G4_FINISH_STOP;
-        } else {
-            g4_buf_add(&emit, g4_buf_str(&text), text.n);
-        }
-        if (!g4_buf_ok(&emit)) {
-            st = g4_fail(err, G4_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        if ((st = deliver(op, &k, emit.p, emit.n, err))) goto done;
-    }
-    if (op && (st = g4_outparser_finish(op, on_parse, &k, err))) goto done;
-    res->n_tool_calls = k.n_calls;
-    if (k.n_calls && res->finish == G4_FINISH_STOP) res->finish = G4_FINISH_TOOL_CALLS;
+    if ((st = g4_tokpipe_end(&t, err))) goto done;
+    res->n_gen = t.n_gen;
+    res->finish = t.finish;
+    res->n_tool_calls = t.n_calls;
     res->t_gen = now_s() - t1;
 done:
-    g4_buf_free(&text);
-    g4_buf_free(&emit);
-    g4_outparser_free(op);
-    g4_stopper_free(stop);
-    g4_sampler_free(smp);
+    g4_tokpipe_free(&t);
     return st;
+}
+
+g4_status g4_gen_check_prompt(const g4_engine *e, const int32_t *prompt, size_t n_prompt, int n_ctx, g4_error *err) {
+    if (n_prompt == 0) return g4_fail(err, G4_ERR_ARG, "the prompt is empty");
+    if (n_prompt >= (size_t)n_ctx)
+        return g4_fail(err, G4_ERR_CTX_FULL,
+                       "the prompt has %zu tokens but the context holds %d (leave room for the answer: "
+                       "raise the context size or shorten the conversation)",
+                       n_prompt, n_ctx);
+    const int V = g4_engine_n_vocab(e);
+    for (size_t i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= V)
+            return g4_fail(err, G4_ERR_ARG, "prompt token %zu (id %d) is outside the vocabulary", i, prompt[i]);
+    return G4_OK;
 }

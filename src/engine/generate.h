@@ -17,8 +17,14 @@
 #include <stdint.h>
 
 #include "chat/parse.h"
+#include "core/buf.h"
 #include "g4.h"
 #include "sample/sample.h"
+#include "sample/stop.h"
+#include "text/vocab.h"
+
+typedef struct g4_grammar g4_grammar; /* sample/grammar.h */
+typedef struct g4_gstate g4_gstate;
 
 typedef enum {
     G4_FINISH_STOP = 0,   /* end-of-generation token or stop string */
@@ -36,13 +42,17 @@ typedef struct {
     size_t n_stop;
     bool parse;                /* split content / reasoning / tool calls (chat); false = raw text */
     bool in_thinking;          /* the prompt ends inside an open thought channel */
+    const g4_grammar *grammar; /* constrain the output (JSON schema, tool call), or NULL */
+    int top_logprobs;          /* < 0: no log-probabilities; else on_token gets the chosen
+                                  token's and this many (<= 20) alternatives' */
     /* Deltas of visible content or reasoning (parse), or raw text (!parse). */
     void (*on_text)(void *user, g4_parse_kind kind, const char *text, size_t len);
     /* A complete tool call: arguments are a compact JSON object. */
     void (*on_tool_call)(void *user, int index, const char *name, size_t name_len, const char *args,
                          size_t args_len);
-    /* Every sampled token (before the end check), e.g. for logprobs or token counting. */
-    void (*on_token)(void *user, int32_t token);
+    /* Every sampled token (before the end check). With top_logprobs >= 0: logprob of the
+     * token and top[0..n_top) (prob holds a log-probability), best first. */
+    void (*on_token)(void *user, int32_t token, float logprob, const g4_token_prob *top, int n_top);
     bool (*should_stop)(void *user); /* polled once per token; true cancels */
     void *user;
 } g4_gen_params;
@@ -73,5 +83,43 @@ void g4_gen_reset(g4_gen *g);
  * the context fails with G4_ERR_CTX_FULL. */
 g4_status g4_gen_run(g4_gen *g, const int32_t *prompt, size_t n_prompt, const g4_gen_params *p,
                      g4_gen_result *res, g4_error *err);
+
+/* Checks a prompt against a context size and the vocabulary (clear errors). */
+g4_status g4_gen_check_prompt(const g4_engine *e, const int32_t *prompt, size_t n_prompt, int n_ctx, g4_error *err);
+
+/* ---- the per-token pipeline, shared by g4_gen_run and the server's batched scheduler ----
+ * logits -> grammar mask -> sampler -> end check -> text -> stop strings -> parser -> callbacks */
+typedef struct {
+    unsigned char pend[4];
+    int n, need;
+} g4_u8fix;
+
+typedef struct {
+    const g4_gen_params *p;
+    const g4_vocab *v;
+    int V;
+    g4_sampler *smp;
+    g4_stopper *stop;
+    g4_outparser *op;
+    g4_gstate *gram;
+    float *scratch;
+    g4_u8fix u8;
+    g4_buf text, emit;
+    g4_token_prob top[20];
+    int n_top;
+    bool stopped;
+    int n_gen, n_calls;
+    g4_finish finish;
+} g4_tokpipe;
+
+g4_status g4_tokpipe_init(g4_tokpipe *t, const g4_engine *e, const g4_gen_params *p, g4_error *err);
+void g4_tokpipe_free(g4_tokpipe *t);
+/* Prompt tokens count for the repetition penalties, as in llama.cpp. */
+void g4_tokpipe_prompt(g4_tokpipe *t, const int32_t *toks, int n);
+/* Samples the next token from logits and runs it through the pipeline. *tok is the token
+ * to evaluate next (unless *done); *done when the output ended (t->finish says why). */
+g4_status g4_tokpipe_step(g4_tokpipe *t, const float *logits, int32_t *tok, bool *done, g4_error *err);
+/* End of generation: flushes held-back text and the parser. */
+g4_status g4_tokpipe_end(g4_tokpipe *t, g4_error *err);
 
 #endif

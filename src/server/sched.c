@@ -1,0 +1,464 @@
+/* sched.c — continuous batching with per-slot prefix caches (see sched.h). */
+#include "server/sched.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/status.h"
+#include "engine/engine.h"
+
+struct g4_job {
+    int32_t *prompt;
+    int n_prompt;
+    g4_gen_params gen;
+    g4_event_fn on_event;
+    void *user;
+    atomic_int cancel;
+    atomic_int refs;
+    g4_job *next; /* queue link */
+};
+
+typedef enum { SLOT_IDLE, SLOT_PREFILL, SLOT_DECODE } slot_state;
+
+typedef struct {
+    g4_sched *s;
+    int seq;
+    slot_state state;
+    int32_t *cache; /* tokens whose KV this sequence holds */
+    int n_cache;
+    uint64_t last_used;
+    g4_job *job;
+    g4_gen_params params; /* the job's, with callbacks bound to this slot */
+    g4_tokpipe pipe;
+    bool pipe_live;
+    int n_done;       /* prompt tokens evaluated (incl. cached) */
+    int32_t next_tok; /* sampled, to be evaluated */
+    g4_gen_result res;
+    double t0, t1;
+} slot;
+
+struct g4_sched {
+    g4_engine *e;
+    g4_session *sess;
+    int n_slots, n_ctx, n_batch, max_queue, V;
+    slot *slots;
+    /* batch buffers */
+    int32_t *b_tok, *b_pos, *b_seq;
+    bool *b_want;
+    int *b_slot; /* want row -> slot index */
+    float *logits;
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    g4_job *q_head, *q_tail;
+    int n_queued;
+    bool quit;
+    uint64_t tick;
+    g4_sched_stats st;
+};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void emit(slot *sl, const g4_event *ev) {
+    if (sl->job && sl->job->on_event) sl->job->on_event(sl->job->user, ev);
+}
+
+/* g4_tokpipe callbacks -> events */
+static void cb_text(void *user, g4_parse_kind kind, const char *text, size_t len) {
+    g4_event ev = {.kind = G4_EV_TEXT, .text_kind = kind, .text = text, .len = len};
+    emit(user, &ev);
+}
+static void cb_tool(void *user, int index, const char *name, size_t name_len, const char *args, size_t args_len) {
+    g4_event ev = {.kind = G4_EV_TOOL_CALL, .index = index, .name = name, .name_len = name_len, .args = args,
+                   .args_len = args_len};
+    emit(user, &ev);
+}
+static void cb_token(void *user, int32_t token, float logprob, const g4_token_prob *top, int n_top) {
+    g4_event ev = {.kind = G4_EV_TOKEN, .token = token, .logprob = logprob, .top = top, .n_top = n_top};
+    emit(user, &ev);
+}
+static bool cb_stop(void *user) {
+    slot *sl = user;
+    return sl->job && atomic_load(&sl->job->cancel);
+}
+
+void g4_job_release(g4_job *j) {
+    if (!j) return;
+    if (atomic_fetch_sub(&j->refs, 1) == 1) {
+        free(j->prompt);
+        free(j);
+    }
+}
+
+void g4_job_cancel(g4_job *j) {
+    if (j) atomic_store(&j->cancel, 1);
+}
+
+static void finish_job(slot *sl, g4_status st, const char *msg) {
+    g4_sched *s = sl->s;
+    if (sl->pipe_live) {
+        if (!st) {
+            g4_error err = {0};
+            st = g4_tokpipe_end(&sl->pipe, &err);
+            if (st) msg = err.msg;
+        }
+        sl->res.n_gen = sl->pipe.n_gen;
+        sl->res.finish = sl->pipe.finish;
+        sl->res.n_tool_calls = sl->pipe.n_calls;
+    }
+    if (sl->t1 > 0) sl->res.t_gen = now_s() - sl->t1;
+    pthread_mutex_lock(&s->mu); /* before DONE: whoever waits for it sees the counts */
+    s->st.n_jobs++;
+    s->st.n_gen_tokens += (uint64_t)sl->res.n_gen;
+    s->st.n_active--;
+    pthread_mutex_unlock(&s->mu);
+    g4_event ev = {.kind = G4_EV_DONE, .result = &sl->res, .status = st, .error = msg ? msg : ""};
+    emit(sl, &ev);
+    if (sl->pipe_live) g4_tokpipe_free(&sl->pipe);
+    sl->pipe_live = false;
+    g4_job_release(sl->job);
+    sl->job = NULL;
+    sl->state = SLOT_IDLE;
+    sl->last_used = ++s->tick;
+}
+
+/* Cut a slot's sequence back to its first n tokens; when the sliding-window rings cannot
+ * go back that far, start it over. Returns the tokens kept. */
+static int cut_back(g4_sched *s, slot *sl, int n) {
+    if (n >= sl->n_cache) return sl->n_cache;
+    if (g4_session_truncate(s->sess, sl->seq, n, NULL)) {
+        g4_session_truncate(s->sess, sl->seq, 0, NULL);
+        n = 0;
+    }
+    sl->n_cache = n;
+    return n;
+}
+
+static int lcp(const int32_t *a, int na, const int32_t *b, int nb) {
+    int n = na < nb ? na : nb, i = 0;
+    while (i < n && a[i] == b[i]) i++;
+    return i;
+}
+
+/* Moves queued jobs into idle slots (called with the lock held). */
+static void admit(g4_sched *s) {
+    while (s->q_head) {
+        g4_job *j = s->q_head;
+        slot *best = NULL;
+        int best_l = -1;
+        for (int i = 0; i < s->n_slots; i++) {
+            slot *sl = &s->slots[i];
+            if (sl->state != SLOT_IDLE) continue;
+            int l = lcp(sl->cache, sl->n_cache, j->prompt, j->n_prompt);
+            if (l > best_l || (l == best_l && sl->last_used < best->last_used)) best = sl, best_l = l;
+        }
+        if (!best) return;
+        s->q_head = j->next;
+        if (!s->q_head) s->q_tail = NULL;
+        s->n_queued--;
+        s->st.n_active++;
+        best->job = j;
+        best->state = SLOT_PREFILL;
+        best->last_used = ++s->tick;
+    }
+}
+
+/* Sets up a slot that just received a job (outside the lock). */
+static void start_slot(g4_sched *s, slot *sl) {
+    g4_job *j = sl->job;
+    memset(&sl->res, 0, sizeof sl->res);
+    sl->t0 = now_s();
+    sl->t1 = 0;
+    sl->params = j->gen;
+    sl->params.on_text = cb_text;
+    sl->params.on_tool_call = cb_tool;
+    sl->params.on_token = j->gen.top_logprobs >= 0 ? cb_token : NULL;
+    sl->params.should_stop = cb_stop;
+    sl->params.user = sl;
+    g4_error err = {0};
+    if (g4_tokpipe_init(&sl->pipe, s->e, &sl->params, &err)) {
+        finish_job(sl, err.code ? err.code : G4_ERR_ARG, err.msg);
+        return;
+    }
+    sl->pipe_live = true;
+    int c = lcp(sl->cache, sl->n_cache, j->prompt, j->n_prompt);
+    if (c == j->n_prompt) c--; /* the last prompt token is evaluated again for its logits */
+    c = cut_back(s, sl, c);
+    sl->n_done = c;
+    sl->res.n_prompt = j->n_prompt;
+    sl->res.n_cached = c;
+    pthread_mutex_lock(&s->mu);
+    s->st.n_prompt_tokens += (uint64_t)j->n_prompt;
+    s->st.n_cached_tokens += (uint64_t)c;
+    pthread_mutex_unlock(&s->mu);
+    g4_tokpipe_prompt(&sl->pipe, j->prompt, j->n_prompt);
+}
+
+static void fail_batch(g4_sched *s, const g4_error *err) {
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->state == SLOT_IDLE) continue;
+        g4_session_truncate(s->sess, sl->seq, 0, NULL);
+        sl->n_cache = 0;
+        finish_job(sl, err->code ? err->code : G4_ERR_ARG, err->msg);
+    }
+}
+
+static void step(g4_sched *s) {
+    int n = 0, n_want = 0;
+    /* decoding slots first: one token each */
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->state != SLOT_DECODE) continue;
+        if (atomic_load(&sl->job->cancel)) {
+            sl->pipe.finish = G4_FINISH_CANCELLED;
+            finish_job(sl, G4_OK, NULL);
+            continue;
+        }
+        s->b_tok[n] = sl->next_tok;
+        s->b_pos[n] = sl->n_cache;
+        s->b_seq[n] = sl->seq;
+        s->b_want[n] = true;
+        s->b_slot[n_want++] = i;
+        n++;
+    }
+    /* then prompt chunks, oldest admission first, in the remaining budget */
+    for (int pass = 0; pass < s->n_slots && n < s->n_batch; pass++) {
+        slot *sl = NULL;
+        for (int i = 0; i < s->n_slots; i++) {
+            slot *c = &s->slots[i];
+            if (c->state == SLOT_PREFILL && c->n_done < c->job->n_prompt && (!sl || c->last_used < sl->last_used) &&
+                c->n_cache == c->n_done)
+                sl = c;
+        }
+        if (!sl) break;
+        if (atomic_load(&sl->job->cancel)) {
+            sl->pipe.finish = G4_FINISH_CANCELLED;
+            finish_job(sl, G4_OK, NULL);
+            pass--;
+            continue;
+        }
+        int m = sl->job->n_prompt - sl->n_done;
+        if (m > s->n_batch - n) m = s->n_batch - n;
+        for (int k = 0; k < m; k++) {
+            s->b_tok[n] = sl->job->prompt[sl->n_done + k];
+            s->b_pos[n] = sl->n_done + k;
+            s->b_seq[n] = sl->seq;
+            s->b_want[n] = false;
+            n++;
+        }
+        sl->n_done += m;
+        if (sl->n_done == sl->job->n_prompt) {
+            s->b_want[n - 1] = true;
+            s->b_slot[n_want++] = (int)(sl - s->slots);
+        }
+    }
+    if (n == 0) return;
+    g4_batch b = {.n = n, .tokens = s->b_tok, .pos = s->b_pos, .seq = s->b_seq, .want = s->b_want};
+    g4_error err = {0};
+    if (g4_session_decode(s->sess, &b, s->logits, &err)) {
+        fail_batch(s, &err);
+        return;
+    }
+    /* the KV now holds every row: record the tokens */
+    for (int r = 0; r < n; r++) {
+        slot *sl = NULL;
+        for (int i = 0; i < s->n_slots; i++)
+            if (s->slots[i].seq == s->b_seq[r]) sl = &s->slots[i];
+        if (sl && s->b_pos[r] == sl->n_cache) sl->cache[sl->n_cache++] = s->b_tok[r];
+    }
+    /* sample every slot that has logits */
+    for (int w = 0; w < n_want; w++) {
+        slot *sl = &s->slots[s->b_slot[w]];
+        if (sl->state == SLOT_PREFILL) {
+            sl->state = SLOT_DECODE;
+            sl->t1 = now_s();
+            sl->res.t_prompt = sl->t1 - sl->t0;
+            g4_event ev = {.kind = G4_EV_STARTED, .result = &sl->res};
+            emit(sl, &ev);
+        }
+        int32_t tok;
+        bool done;
+        g4_status st = g4_tokpipe_step(&sl->pipe, s->logits + (size_t)w * s->V, &tok, &done, &err);
+        if (st) {
+            finish_job(sl, st, err.msg);
+            continue;
+        }
+        if (!done && sl->n_cache >= s->n_ctx) done = true; /* context full: length */
+        if (done) finish_job(sl, G4_OK, NULL);
+        else sl->next_tok = tok;
+    }
+}
+
+static void *run(void *arg) {
+    g4_sched *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        admit(s);
+        bool busy = false;
+        for (int i = 0; i < s->n_slots; i++) busy |= s->slots[i].state != SLOT_IDLE;
+        while (!busy && !s->quit) {
+            pthread_cond_wait(&s->cv, &s->mu);
+            admit(s);
+            for (int i = 0; i < s->n_slots; i++) busy |= s->slots[i].state != SLOT_IDLE;
+        }
+        bool quit = s->quit;
+        pthread_mutex_unlock(&s->mu);
+        if (quit) break;
+        for (int i = 0; i < s->n_slots; i++) {
+            slot *sl = &s->slots[i];
+            if (sl->state == SLOT_PREFILL && !sl->pipe_live && sl->job) start_slot(s, sl);
+        }
+        step(s);
+    }
+    /* shutting down: cancel whatever is running or queued */
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->state != SLOT_IDLE) {
+            sl->pipe.finish = G4_FINISH_CANCELLED;
+            finish_job(sl, G4_ERR_CANCELLED, "the server is shutting down");
+        }
+    }
+    pthread_mutex_lock(&s->mu);
+    g4_job *j = s->q_head;
+    s->q_head = s->q_tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    while (j) {
+        g4_job *next = j->next;
+        g4_gen_result r = {0};
+        r.finish = G4_FINISH_CANCELLED;
+        g4_event ev = {.kind = G4_EV_DONE, .result = &r, .status = G4_ERR_CANCELLED, .error = "the server is shutting down"};
+        if (j->on_event) j->on_event(j->user, &ev);
+        g4_job_release(j);
+        j = next;
+    }
+    return NULL;
+}
+
+g4_status g4_sched_create(g4_engine *e, const g4_sched_config *cfg, g4_sched **out, g4_error *err) {
+    *out = NULL;
+    g4_sched *s = calloc(1, sizeof *s);
+    if (!s) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    s->e = e;
+    s->n_slots = cfg && cfg->n_slots > 0 ? cfg->n_slots : 1;
+    s->n_batch = cfg && cfg->n_batch > 0 ? cfg->n_batch : 512;
+    s->max_queue = cfg && cfg->max_queue > 0 ? cfg->max_queue : 64;
+    if (s->n_batch < s->n_slots) s->n_batch = s->n_slots;
+    s->V = g4_engine_n_vocab(e);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    g4_session_config sc = g4_session_config_default();
+    sc.n_ctx = cfg ? cfg->n_ctx : 0;
+    sc.n_seq = s->n_slots;
+    sc.n_batch = s->n_batch;
+    g4_status st = g4_session_create(e, &sc, &s->sess, err);
+    if (st) {
+        g4_sched_free(s);
+        return st;
+    }
+    s->n_ctx = s->sess->f.kv.n_ctx;
+    s->slots = calloc((size_t)s->n_slots, sizeof *s->slots);
+    s->b_tok = malloc((size_t)s->n_batch * sizeof *s->b_tok);
+    s->b_pos = malloc((size_t)s->n_batch * sizeof *s->b_pos);
+    s->b_seq = malloc((size_t)s->n_batch * sizeof *s->b_seq);
+    s->b_want = malloc((size_t)s->n_batch * sizeof *s->b_want);
+    s->b_slot = malloc((size_t)s->n_slots * sizeof *s->b_slot);
+    s->logits = malloc((size_t)s->n_slots * s->V * sizeof *s->logits);
+    if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_want || !s->b_slot || !s->logits) {
+        g4_sched_free(s);
+        return g4_fail(err, G4_ERR_NOMEM, "out of memory for %d slots", cfg ? cfg->n_slots : 1);
+    }
+    for (int i = 0; i < s->n_slots; i++) {
+        s->slots[i].s = s;
+        s->slots[i].seq = i;
+        s->slots[i].cache = malloc((size_t)s->n_ctx * sizeof(int32_t));
+        if (!s->slots[i].cache) {
+            g4_sched_free(s);
+            return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+        }
+    }
+    s->st.n_slots = s->n_slots;
+    s->st.n_ctx = s->n_ctx;
+    if (pthread_create(&s->thread, NULL, run, s)) {
+        g4_sched_free(s);
+        return g4_fail(err, G4_ERR_NOMEM, "cannot start the scheduler thread");
+    }
+    s->thread_started = true;
+    *out = s;
+    return G4_OK;
+}
+
+void g4_sched_free(g4_sched *s) {
+    if (!s) return;
+    if (s->thread_started) {
+        pthread_mutex_lock(&s->mu);
+        s->quit = true;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+    }
+    for (int i = 0; s->slots && i < s->n_slots; i++) free(s->slots[i].cache);
+    free(s->slots);
+    free(s->b_tok);
+    free(s->b_pos);
+    free(s->b_seq);
+    free(s->b_want);
+    free(s->b_slot);
+    free(s->logits);
+    g4_session_free(s->sess);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
+
+int g4_sched_n_ctx(const g4_sched *s) { return s->n_ctx; }
+
+void g4_sched_get_stats(g4_sched *s, g4_sched_stats *st) {
+    pthread_mutex_lock(&s->mu);
+    *st = s->st;
+    st->n_queued = s->n_queued;
+    pthread_mutex_unlock(&s->mu);
+}
+
+g4_status g4_sched_submit(g4_sched *s, const g4_job_desc *d, g4_job **out, g4_error *err) {
+    *out = NULL;
+    g4_status st = g4_gen_check_prompt(s->e, d->prompt, d->n_prompt, s->n_ctx, err);
+    if (st) return st;
+    g4_job *j = calloc(1, sizeof *j);
+    if (!j) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    j->prompt = malloc(d->n_prompt * sizeof *j->prompt);
+    if (!j->prompt) {
+        free(j);
+        return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    }
+    memcpy(j->prompt, d->prompt, d->n_prompt * sizeof *j->prompt);
+    j->n_prompt = (int)d->n_prompt;
+    j->gen = d->gen;
+    j->on_event = d->on_event;
+    j->user = d->user;
+    atomic_init(&j->cancel, 0);
+    atomic_init(&j->refs, 2);
+    pthread_mutex_lock(&s->mu);
+    if (s->quit || s->n_queued >= s->max_queue) {
+        pthread_mutex_unlock(&s->mu);
+        free(j->prompt);
+        free(j);
+        return g4_fail(err, G4_ERR_BUSY, "the server is busy: %d requests are already waiting", s->max_queue);
+    }
+    if (s->q_tail) s->q_tail->next = j;
+    else s->q_head = j;
+    s->q_tail = j;
+    s->n_queued++;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    *out = j;
+    return G4_OK;
+}
