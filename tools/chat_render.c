@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/js_string.h"
 #include "chat/render.h"
 #include "core/json.h"
 

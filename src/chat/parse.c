@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "core/utf8.h"
 
 /* ---- markers ---------------------------------------------------------------------- */
 
@@ -115,46 +116,6 @@ static size_t trim_closers(const jp *p, size_t start, size_t end) {
     return end;
 }
 
-static void put_utf8(g4_buf *b, uint32_t cp) {
-    char u[4];
-    size_t k;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        k = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        k = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        k = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        k = 4;
-    }
-    g4_buf_add(b, u, k);
-}
-
-static bool hex4(const char *s, size_t n, uint32_t *v) {
-    if (n < 4) return false;
-    uint32_t x = 0;
-    for (int k = 0; k < 4; k++) {
-        char c = s[k];
-        x <<= 4;
-        if (c >= '0' && c <= '9') x |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') x |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') x |= (uint32_t)(c - 'A' + 10);
-        else return false;
-    }
-    *v = x;
-    return true;
-}
-
 /* JSON escapes (plus \'); an unknown escape keeps its backslash; \u surrogate pairs
  * combine, lone surrogates become U+FFFD. */
 static void decode_escapes(const char *s, size_t n, g4_buf *out) {
@@ -167,6 +128,7 @@ static void decode_escapes(const char *s, size_t n, g4_buf *out) {
         g4_buf_add(out, s + run, i - run);
         char e = s[i + 1], c = 0;
         uint32_t cp;
+        size_t k;
         switch (e) {
         case 'n': c = '\n'; break;
         case 't': c = '\t'; break;
@@ -179,21 +141,10 @@ static void decode_escapes(const char *s, size_t n, g4_buf *out) {
         if (c) {
             g4_buf_addc(out, c);
             i += 2;
-        } else if (e == 'u' && hex4(s + i + 2, n - i - 2, &cp)) {
-            i += 6;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                uint32_t lo;
-                if (n - i >= 6 && s[i] == '\\' && s[i + 1] == 'u' && hex4(s + i + 2, n - i - 2, &lo) &&
-                    lo >= 0xDC00 && lo <= 0xDFFF) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    i += 6;
-                } else {
-                    cp = 0xFFFD;
-                }
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                cp = 0xFFFD;
-            }
-            put_utf8(out, cp);
+        } else if (e == 'u' && (k = g4_utf8_u_escape(s + i, n - i, &cp)) != 0) {
+            char u[4];
+            g4_buf_add(out, u, g4_utf8_encode(cp, u));
+            i += k;
         } else {
             g4_buf_addc(out, '\\'); /* not an escape: keep it, the next byte is plain */
             i += 1;
@@ -364,22 +315,28 @@ static int jp_key(jp *p) {
     return 1;
 }
 
+/* The head of a lenient container's loop: skips white space and commas; true before the
+ * next member, false at the end of the input (a missing closer is tolerated) or after
+ * consuming a closing '}' or ']' (either one closes either container). */
+static bool jp_more(jp *p) {
+    for (;;) {
+        jp_ws(p);
+        if (p->i >= p->n) return false;
+        char c = p->s[p->i];
+        if (c == '}' || c == ']') {
+            p->i++;
+            return false;
+        }
+        if (c != ',') return true;
+        p->i++;
+    }
+}
+
 static bool jp_object(jp *p, g4_buf *out) {
     if (!jp_push(p, '{')) return false;
     g4_buf_addc(out, '{');
     bool first = true;
-    for (;;) {
-        jp_ws(p);
-        if (p->i >= p->n) break; /* missing '}' */
-        char c = p->s[p->i];
-        if (c == '}' || c == ']') {
-            p->i++;
-            break;
-        }
-        if (c == ',') {
-            p->i++;
-            continue;
-        }
+    while (jp_more(p)) {
         int k = jp_key(p);
         if (k < 0) break;
         if (k == 0) return false;
@@ -399,18 +356,7 @@ static bool jp_array(jp *p, g4_buf *out) {
     if (!jp_push(p, '[')) return false;
     g4_buf_addc(out, '[');
     bool first = true;
-    for (;;) {
-        jp_ws(p);
-        if (p->i >= p->n) break;
-        char c = p->s[p->i];
-        if (c == ']' || c == '}') {
-            p->i++;
-            break;
-        }
-        if (c == ',') {
-            p->i++;
-            continue;
-        }
+    while (jp_more(p)) {
         if (!first) g4_buf_addc(out, ',');
         first = false;
         if (!jp_value(p, out)) return false;
@@ -472,18 +418,7 @@ static bool jp_call_json(jp *p, g4_buf *name, g4_buf *args) {
     g4_buf junk = G4_BUF_INIT, str = G4_BUF_INIT, tmp2 = G4_BUF_INIT;
     bool ok = false, have_args = false;
     if (!jp_push(p, '{')) goto out;
-    for (;;) {
-        jp_ws(p);
-        if (p->i >= p->n) break;
-        char c = p->s[p->i];
-        if (c == '}' || c == ']') {
-            p->i++;
-            break;
-        }
-        if (c == ',') {
-            p->i++;
-            continue;
-        }
+    while (jp_more(p)) {
         int k = jp_key(p);
         if (k < 0) break;
         if (k == 0) goto out;

@@ -40,13 +40,4 @@ typedef struct {
 g4_status g4_chat_render(const g4_json *messages, const g4_json *tools, const g4_chat_opts *o,
                          g4_buf *out, g4_error *err);
 
-/* ---- JavaScript string semantics used by the renderer (exposed for tests) ----
- * Append to out: String.prototype.toUpperCase / toLowerCase (full Unicode mapping of the
- * node/ICU the goldens were made with, final sigma included) and trim (the ECMAScript
- * white-space + line-terminator set) of the UTF-8 string s[0..n). Invalid UTF-8 bytes
- * are copied unchanged. */
-void g4_chat_js_upper(const char *s, size_t n, g4_buf *out);
-void g4_chat_js_lower(const char *s, size_t n, g4_buf *out);
-void g4_chat_js_trim(const char *s, size_t n, g4_buf *out);
-
 #endif

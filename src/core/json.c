@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "core/utf8.h"
 
 typedef struct {
     char *key;
@@ -94,7 +95,7 @@ static bool p_fail(parser *ps, const char *at, const char *fmt, ...) {
     for (const char *q = ps->beg; q < at && q < ps->end; q++) {
         unsigned char c = (unsigned char)*q;
         if (c == '\n') line++, col = 1;
-        else if ((c & 0xC0) != 0x80) col++;
+        else if (!g4_utf8_is_cont(c)) col++;
     }
     char msg[200];
     va_list ap;
@@ -124,72 +125,6 @@ static bool p_unexpected(parser *ps, const char *what) {
     return p_fail(ps, ps->p, "unexpected byte 0x%02X, expected %s", c, what);
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. p < end. */
-static size_t utf8_valid_len(const unsigned char *p, const unsigned char *end) {
-    unsigned char c = p[0];
-    if (c < 0x80) return 1;
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F; /* no UTF-16 surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else
-        return 0;
-    if ((size_t)(end - p) < n) return 0;
-    if (p[1] < lo || p[1] > hi) return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80) return 0;
-    return n;
-}
-
-static void put_utf8(g4_buf *b, uint32_t cp) {
-    char o[4];
-    size_t n;
-    if (cp < 0x80) o[0] = (char)cp, n = 1;
-    else if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 63));
-        n = 2;
-    } else if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 63));
-        o[2] = (char)(0x80 | (cp & 63));
-        n = 3;
-    } else {
-        o[0] = (char)(0xF0 | (cp >> 18));
-        o[1] = (char)(0x80 | ((cp >> 12) & 63));
-        o[2] = (char)(0x80 | ((cp >> 6) & 63));
-        o[3] = (char)(0x80 | (cp & 63));
-        n = 4;
-    }
-    g4_buf_add(b, o, n);
-}
-
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Reads 4 hex digits after "\u" at q (q points at the 'u'); -1 if malformed. */
-static long hex4(const char *q, const char *end) {
-    if (end - q < 5) return -1;
-    long v = 0;
-    for (int i = 1; i <= 4; i++) {
-        int h = hexval(q[i]);
-        if (h < 0) return -1;
-        v = v * 16 + h;
-    }
-    return v;
-}
-
 /* Parses a string literal at ps->p (on the opening quote) into out. */
 static bool p_string(parser *ps, g4_buf *out) {
     const char *q = ps->p + 1;
@@ -212,7 +147,8 @@ static bool p_string(parser *ps, g4_buf *out) {
         }
         if (c < 0x20) return p_fail(ps, q, "control character 0x%02X in string (must be escaped)", c);
         if (c >= 0x80) {
-            size_t n = utf8_valid_len((const unsigned char *)q, (const unsigned char *)ps->end);
+            uint32_t cp;
+            size_t n = g4_utf8_decode(q, (size_t)(ps->end - q), &cp);
             if (!n) return p_fail(ps, q, "invalid UTF-8 byte 0x%02X in string", c);
             g4_buf_add(out, q, n);
             q += n;
@@ -230,22 +166,13 @@ static bool p_string(parser *ps, g4_buf *out) {
         case 'n': g4_buf_addc(out, '\n'); q += 2; break;
         case 'r': g4_buf_addc(out, '\r'); q += 2; break;
         case 't': g4_buf_addc(out, '\t'); q += 2; break;
-        case 'u': {
-            long u = hex4(q + 1, ps->end);
-            if (u < 0) return p_fail(ps, q, "invalid \\u escape");
-            q += 6;
-            uint32_t cp = (uint32_t)u;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                long lo = -1;
-                if (ps->end - q >= 6 && q[0] == '\\' && q[1] == 'u') lo = hex4(q + 1, ps->end);
-                if (lo >= 0xDC00 && lo <= 0xDFFF) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
-                    q += 6;
-                } else
-                    cp = 0xFFFD; /* lone high surrogate */
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF)
-                cp = 0xFFFD; /* lone low surrogate */
-            put_utf8(out, cp);
+        case 'u': { /* surrogate pairs combine; a lone surrogate becomes U+FFFD */
+            uint32_t cp;
+            size_t k = g4_utf8_u_escape(q, (size_t)(ps->end - q), &cp);
+            if (!k) return p_fail(ps, q, "invalid \\u escape");
+            char u[4];
+            g4_buf_add(out, u, g4_utf8_encode(cp, u));
+            q += k;
             break;
         }
         default:
@@ -427,6 +354,27 @@ static bool dedupe_members(g4_json *o) {
     return true;
 }
 
+/* After a member of an array (close ']') or object ('}'): 1 after a ',' (another member
+ * follows), 0 after consuming the closer, -1 on failure (a trailing comma, or anything
+ * else). */
+static int p_next(parser *ps, char close) {
+    bool arr = close == ']';
+    p_ws(ps);
+    if (ps->p < ps->end && *ps->p == ',') {
+        ps->p++;
+        p_ws(ps);
+        if (ps->p >= ps->end || *ps->p != close) return 1;
+        p_fail(ps, ps->p, "trailing comma in %s", arr ? "array" : "object");
+        return -1;
+    }
+    if (ps->p < ps->end && *ps->p == close) {
+        ps->p++;
+        return 0;
+    }
+    p_unexpected(ps, arr ? "',' or ']'" : "',' or '}'");
+    return -1;
+}
+
 static bool p_array(parser *ps, g4_json *a, int depth, g4_buf *sb) {
     ps->p++; /* [ */
     p_ws(ps);
@@ -442,18 +390,8 @@ static bool p_array(parser *ps, g4_json *a, int depth, g4_buf *sb) {
             return p_oom(ps);
         }
         a->items[a->len++] = v;
-        p_ws(ps);
-        if (ps->p < ps->end && *ps->p == ',') {
-            ps->p++;
-            p_ws(ps);
-            if (ps->p < ps->end && *ps->p == ']') return p_fail(ps, ps->p, "trailing comma in array");
-            continue;
-        }
-        if (ps->p < ps->end && *ps->p == ']') {
-            ps->p++;
-            return true;
-        }
-        return p_unexpected(ps, "',' or ']'");
+        int more = p_next(ps, ']');
+        if (more <= 0) return more == 0;
     }
 }
 
@@ -490,19 +428,9 @@ static bool p_object(parser *ps, g4_json *o, int depth, g4_buf *sb) {
         o->mem[o->len].klen = klen;
         o->mem[o->len].val = v;
         o->len++;
-        p_ws(ps);
-        if (ps->p < ps->end && *ps->p == ',') {
-            ps->p++;
-            p_ws(ps);
-            if (ps->p < ps->end && *ps->p == '}') return p_fail(ps, ps->p, "trailing comma in object");
-            continue;
-        }
-        if (ps->p < ps->end && *ps->p == '}') {
-            ps->p++;
-            if (!dedupe_members(o)) return p_oom(ps);
-            return true;
-        }
-        return p_unexpected(ps, "',' or '}'");
+        int more = p_next(ps, '}');
+        if (more < 0) return false;
+        if (!more) return dedupe_members(o) || p_oom(ps);
     }
 }
 

@@ -738,6 +738,19 @@ static inline int sub_bucket(double hi, double scale, float x) {
     return d < SUB_BUCKETS - 1 ? (int)d : SUB_BUCKETS - 1;
 }
 
+/* The first of the n buckets, skipping those with occ[b] == 0, at which the running sum
+ * *acc + val[b] reaches target; -1 when none does. *acc ends as the sum of the buckets
+ * before it (all of them on -1). */
+static int bucket_reaching(const double *val, const double *occ, int n, double target,
+                           double *acc) {
+    for (int b = 0; b < n; b++) {
+        if (occ[b] == 0) continue;
+        if (*acc + val[b] >= target) return b;
+        *acc += val[b];
+    }
+    return -1;
+}
+
 /* The cut inside one bucket: ids[0..m) in increasing id order, all ranked below the
  * tokens already counted and above the ones excluded. Adds each token's value (1, or its
  * weight e[]) in rank order until acc reaches target and sets (*cv, *ci) to the token
@@ -778,16 +791,7 @@ static void cut_ids(g4_sampler *s, int32_t *ids, size_t m, int mode, double targ
             cnt[b] += 1.0;
             if (mode == CUT_MASS) mass[b] += e[ids[j]];
         }
-        const double *val = mode == CUT_MASS ? mass : cnt;
-        int bs = -1;
-        for (int b = 0; b < SUB_BUCKETS; b++) {
-            if (cnt[b] == 0) continue;
-            if (acc + val[b] >= target) {
-                bs = b;
-                break;
-            }
-            acc += val[b];
-        }
+        int bs = bucket_reaching(mode == CUT_MASS ? mass : cnt, cnt, SUB_BUCKETS, target, &acc);
         if (bs < 0) { /* rounding: out of reach, every token stays; the last is at lo */
             int32_t last = -1;
             for (size_t j = 0; j < m; j++)
@@ -819,15 +823,7 @@ static void cut_vocab(g4_sampler *s, float M, int mode, double target, float *cv
     else
         for (size_t i = 0; i < n; i++) val[bk[i]] += 1.0;
     double acc = 0;
-    int bs = -1;
-    for (int b = 0; b < D_BUCKETS; b++) {
-        if (val[b] == 0) continue;
-        if (acc + val[b] >= target) {
-            bs = b;
-            break;
-        }
-        acc += val[b];
-    }
+    int bs = bucket_reaching(val, val, D_BUCKETS, target, &acc);
     if (bs < 0) return; /* the target is not reached: every member stays */
     size_t m = 0, i = 0;
     const uint16_t want = (uint16_t)bs;

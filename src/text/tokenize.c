@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "core/utf8.h"
 
 typedef struct {
     int32_t *p;
@@ -124,14 +125,6 @@ static g4_status try_pair(tctx *c, int32_t a, int32_t b) {
     return pair_of(c, a, b, &bg) ? heap_push(c, bg) : G4_OK;
 }
 
-static size_t lead_len(uint8_t c) {
-    if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) return 2;
-    if ((c & 0xF0) == 0xE0) return 3;
-    if ((c & 0xF8) == 0xF0) return 4;
-    return 1;
-}
-
 static g4_status emit_bytes(tctx *c, const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
         int32_t bt = g4_vocab_byte_token(c->v, (uint8_t)s[i]);
@@ -151,8 +144,7 @@ static g4_status emit_bytes(tctx *c, const char *s, size_t n) {
 static g4_status bpe_segment(tctx *c, const char *w, size_t n) {
     size_t ns = 0;
     for (size_t i = 0; i < n; ns++) {
-        size_t l = lead_len((uint8_t)w[i]);
-        if (l > n - i) l = n - i;
+        size_t l = g4_utf8_char_len(w + i, n - i);
         i += l;
     }
     if (ns == 1) { /* a single character: no merge possible */
@@ -164,8 +156,7 @@ static g4_status bpe_segment(tctx *c, const char *w, size_t n) {
         return g4_fail(c->err, G4_ERR_NOMEM, "tokenize: out of memory");
     size_t k = 0;
     for (size_t i = 0; i < n; k++) {
-        size_t l = lead_len((uint8_t)w[i]);
-        if (l > n - i) l = n - i;
+        size_t l = g4_utf8_char_len(w + i, n - i);
         sym *y = &c->syms[k];
         y->prev = (int32_t)k - 1;
         y->next = (k + 1 < ns) ? (int32_t)(k + 1) : -1;
@@ -215,8 +206,7 @@ static g4_status bpe_word(tctx *c, const char *w, size_t n) {
     size_t seg = 0;
     uint32_t prev = 0;
     for (size_t i = 0; i < n;) {
-        size_t l = lead_len((uint8_t)w[i]);
-        if (l > n - i) l = n - i;
+        size_t l = g4_utf8_char_len(w + i, n - i);
         uint32_t ch = g4_vocab_pack_char(w + i, l);
         if (i > seg && !g4_vocab_may_join(c->v, prev, ch)) {
             g4_status st = bpe_segment(c, w + seg, i - seg);
@@ -231,73 +221,25 @@ static g4_status bpe_word(tctx *c, const char *w, size_t n) {
 
 /* ---- plain fragments ---- */
 
-static size_t put_cpt(char *o, uint32_t cp) {
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-static bool is_cont(const char *s, size_t n, size_t i) {
-    return i < n && ((uint8_t)s[i] & 0xC0) == 0x80;
-}
-
 /* ' ' -> U+2581; code points decoded as llama.cpp does (no overlong / surrogate checks),
  * undecodable bytes -> U+FFFD; re-encoded canonically. Returns the cleaned length. */
 static size_t clean_text(const char *s, size_t n, char *o) {
     size_t j = 0;
     for (size_t i = 0; i < n;) {
         uint8_t b = (uint8_t)s[i];
-        uint32_t cp = 0xFFFD;
-        size_t used = 1;
         if (b == ' ') {
             o[j++] = (char)0xE2;
             o[j++] = (char)0x96;
             o[j++] = (char)0x81;
             i++;
-            continue;
+        } else if (b < 0x80) {
+            o[j++] = (char)b;
+            i++;
+        } else {
+            uint32_t cp;
+            i += g4_utf8_decode_lenient(s + i, n - i, &cp);
+            j += g4_utf8_encode(cp, o + j);
         }
-        if (b < 0x80) {
-            cp = b;
-        } else if ((b & 0x40) == 0) {
-            /* stray continuation byte */
-        } else if ((b & 0x20) == 0) {
-            if (is_cont(s, n, i + 1)) {
-                cp = ((uint32_t)(b & 0x1F) << 6) | ((uint8_t)s[i + 1] & 0x3F);
-                used = 2;
-            }
-        } else if ((b & 0x10) == 0) {
-            if (is_cont(s, n, i + 1) && is_cont(s, n, i + 2)) {
-                cp = ((uint32_t)(b & 0x0F) << 12) | ((uint32_t)((uint8_t)s[i + 1] & 0x3F) << 6) |
-                     ((uint8_t)s[i + 2] & 0x3F);
-                used = 3;
-            }
-        } else if ((b & 0x08) == 0) {
-            if (is_cont(s, n, i + 1) && is_cont(s, n, i + 2) && is_cont(s, n, i + 3)) {
-                cp = ((uint32_t)(b & 0x07) << 18) | ((uint32_t)((uint8_t)s[i + 1] & 0x3F) << 12) |
-                     ((uint32_t)((uint8_t)s[i + 2] & 0x3F) << 6) | ((uint8_t)s[i + 3] & 0x3F);
-                used = 4;
-                if (cp > 0x10FFFF) cp = 0xFFFD;
-            }
-        }
-        j += put_cpt(o + j, cp);
-        i += used;
     }
     return j;
 }
@@ -507,13 +449,6 @@ g4_status g4_detokenize(const g4_vocab *v, const int32_t *ids, size_t n_ids,
 
 /* ---- streaming UTF-8 ---- */
 
-static size_t seq_need(uint8_t b) {
-    if (b >= 0xC2 && b <= 0xDF) return 2;
-    if (b >= 0xE0 && b <= 0xEF) return 3;
-    if (b >= 0xF0 && b <= 0xF4) return 4;
-    return 1; /* ASCII or a byte that cannot start a sequence: pass through */
-}
-
 static void shift(g4_utf8_stream *s, size_t k) {
     memmove(s->pend, s->pend + k, (size_t)s->n - k);
     s->n = (uint8_t)(s->n - k);
@@ -524,9 +459,10 @@ size_t g4_utf8_stream_feed(g4_utf8_stream *s, const char *in, size_t n, char *ou
     for (size_t i = 0; i < n; i++) {
         s->pend[s->n++] = (uint8_t)in[i];
         while (s->n) {
-            size_t need = seq_need(s->pend[0]);
+            /* ASCII or a byte that cannot start a sequence: 1, passed through */
+            size_t need = g4_utf8_lead_len_strict(s->pend[0]);
             size_t k = 1;
-            while (k < s->n && k < need && (s->pend[k] & 0xC0) == 0x80) k++;
+            while (k < s->n && k < need && g4_utf8_is_cont(s->pend[k])) k++;
             if (k < need && k < s->n) { /* broken sequence: pass its bytes through */
                 memcpy(out + o, s->pend, k);
                 o += k;
