@@ -1,8 +1,8 @@
-// gen_unicode_tables.mjs — prints the Unicode tables of src/chat/render.c (the JavaScript
+// gen_unicode_tables.mjs — prints the Unicode tables of src/chat/js_string.c (the JavaScript
 // semantics of String.prototype.toUpperCase / toLowerCase / trim as implemented by the
 // node that runs @huggingface/jinja). Usage:
 //   node tests/chat/gen_unicode_tables.mjs > /tmp/unicode.inc
-// and replace the GENERATED section of src/chat/render.c with the output.
+// and replace the GENERATED section of src/chat/js_string.c with the output.
 const MAX = 0x110000;
 const isSur = (c) => c >= 0xd800 && c < 0xe000;
 
