@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MODEL ?= tests/data/dense-f32.gguf
 
-.PHONY: all setup build test test-asan run bench clean
+.PHONY: all setup build test test-asan run serve bench clean
 
 all: build
 
@@ -36,6 +36,10 @@ run: build
 	@echo "(tiny random-weight test model: its answers are gibberish by design; see README for real models)"
 	@if [ -t 0 ]; then $(BUILD)/gemma4c chat -m $(MODEL); \
 	 else $(BUILD)/gemma4c run -m $(MODEL) -n 32 --seed 1 -v "Hello! Who are you?"; fi
+
+# The OpenAI-compatible server on the same model (Ctrl-C stops it).
+serve: build
+	@$(BUILD)/gemma4c serve -m $(MODEL) --parallel 2 --alias gemma4
 
 bench: build
 	@sh bench/roofline.sh

@@ -15,6 +15,9 @@ typedef struct {
     const char *model_path; /* resolved file */
     const char *text;       /* positional argument after the model: prompt / TEXT / IDS ("-" = stdin) */
     const char *tokens, *out, *messages, *tools, *system, *layout;
+    const char *host, *api_key, *cors, *alias; /* serve */
+    int port, parallel;
+    long long max_body;
     const char *stop[CLI_MAX_STOP];
     int n_stop;
     int threads, ctx, gen, pp, n, reps;
@@ -44,5 +47,6 @@ int cmd_detokenize(const cli_opts *o);
 int cmd_template(const cli_opts *o);
 int cmd_run(const cli_opts *o);
 int cmd_chat(const cli_opts *o);
+int cmd_serve(const cli_opts *o);
 
 #endif

@@ -29,6 +29,11 @@ static void usage(FILE *f) {
             "      one answer to PROMPT (\"-\" reads it from stdin), streamed to stdout\n"
             "  gemma4c chat -m MODEL [options]\n"
             "      interactive chat; type /help inside for commands\n"
+            "  gemma4c serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx N]\n"
+            "                [--api-key KEY] [--cors ORIGIN] [--alias NAME] [--max-body BYTES]\n"
+            "      OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions,\n"
+            "      /v1/models, /health, /tokenize, /detokenize); --parallel slots are decoded\n"
+            "      together, --ctx is each slot's context, --max-body defaults to 64 MiB\n"
             "  gemma4c tokenize -m MODEL [--special] [--bos] TEXT\n"
             "      token ids of TEXT (\"-\" = stdin) as a JSON array; --special parses special\n"
             "      tokens such as <|turn>; --bos prepends <bos>\n"
@@ -205,6 +210,30 @@ static int parse_args(int argc, char **argv, opts *o) {
                 return 2;
             }
             o->stop[o->n_stop++] = v;
+        } else if (!strcmp(a, "--host")) {
+            NEED();
+            o->host = v;
+        } else if (!strcmp(a, "--port")) {
+            INT(o->port, 1, 65535);
+        } else if (!strcmp(a, "--parallel") || !strcmp(a, "-np")) {
+            INT(o->parallel, 1, 256);
+        } else if (!strcmp(a, "--api-key")) {
+            NEED();
+            if (!*v) {
+                fprintf(stderr, "gemma4c: --api-key: empty key\n");
+                return 2;
+            }
+            o->api_key = v;
+        } else if (!strcmp(a, "--cors")) {
+            NEED();
+            o->cors = v;
+        } else if (!strcmp(a, "--alias")) {
+            NEED();
+            o->alias = v;
+        } else if (!strcmp(a, "--max-body")) {
+            int mb;
+            INT(mb, 1024, 2000000000);
+            o->max_body = mb;
         } else if (!strcmp(a, "--think")) {
             o->think = true;
         } else if (!strcmp(a, "--no-think")) {
@@ -629,7 +658,7 @@ int main(int argc, char **argv) {
     if (r < 0) return 0;
     if (r) return r;
     static const char *const known[] = {"info", "logits", "bench", "run", "chat", "tokenize",
-                                        "detokenize", "template"};
+                                        "detokenize", "template", "serve"};
     bool ok = false;
     for (size_t i = 0; i < sizeof known / sizeof *known; i++) ok |= !strcmp(o.cmd, known[i]);
     if (!ok) {
@@ -649,6 +678,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(o.cmd, "tokenize")) rc = cmd_tokenize(&o);
     else if (!strcmp(o.cmd, "detokenize")) rc = cmd_detokenize(&o);
     else if (!strcmp(o.cmd, "template")) rc = cmd_template(&o);
+    else if (!strcmp(o.cmd, "serve")) rc = cmd_serve(&o);
     free(resolved);
     return rc;
 }

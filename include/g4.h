@@ -118,6 +118,9 @@ typedef struct {
     int n_ctx;   /* positions per sequence; 0 = min(4096, trained context) */
     int n_seq;   /* independent sequences sharing one batched pass; 0 = 1 */
     int n_batch; /* max tokens per g4_session_decode call; 0 = 512 */
+    int swa_keep; /* extra sliding-window history per sequence (cells) so that
+                     g4_session_truncate can cut back n_batch + swa_keep positions: prefix
+                     reuse across long answers; costs swa_keep KV cells per sliding layer */
 } g4_session_config;
 
 g4_session_config g4_session_config_default(void);

@@ -1,7 +1,7 @@
 #!/bin/sh
 # setup.sh — install the Debian/Ubuntu packages gemma4c needs to build and test.
 # As root it runs apt-get; otherwise it prints the exact command to run.
-# Required: a C compiler, make, cmake. Optional (tests are skipped without them):
+# Required: a C compiler, make, cmake, pkg-config, libmicrohttpd (the HTTP server). Optional (tests are skipped without them):
 # python3 (independent golden checker), clang (compile-checks the ARM NEON kernels),
 # node + npm (the live check of the chat renderer against the reference Jinja engine,
 # npm package @huggingface/jinja pinned in tests/chat/package-lock.json; the committed
@@ -22,6 +22,9 @@ need=""
 have_cmd cc || have_cmd gcc || need="$need gcc libc6-dev"
 have_cmd make || need="$need make"
 have_cmd cmake || need="$need cmake"
+have_cmd pkg-config || need="$need pkg-config"
+# the HTTP server (gemma4c serve) is built on libmicrohttpd
+[ -f /usr/include/microhttpd.h ] || need="$need libmicrohttpd-dev"
 want=""
 have_cmd python3 || want="$want python3"
 have_cmd clang || want="$want clang"

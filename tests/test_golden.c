@@ -136,7 +136,7 @@ static g4_engine *open_model(const char *model, g4_isa isa, g4_gelu_mode gelu, i
 }
 
 static g4_session *new_session(g4_engine *e, int n_ctx, int n_seq, int n_batch) {
-    g4_session_config sc = {n_ctx, n_seq, n_batch};
+    g4_session_config sc = {n_ctx, n_seq, n_batch, 0};
     g4_session *s = NULL;
     g4_error err = {0};
     T_CHECKF(g4_session_create(e, &sc, &s, &err) == G4_OK, "%s", err.msg);

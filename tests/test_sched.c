@@ -146,6 +146,29 @@ int main(void) {
     T_CHECKF(wx.res.n_cached == plen[5] + 10, "cached %d, want %d", wx.res.n_cached, plen[5] + 10);
     g4_job_release(jx);
 
+    /* 2b. an answer much longer than the batch (16) is cut back over: the extra
+     * sliding-window history (swa_keep, default 1024) keeps the prompt reusable */
+    {
+        waiter wl;
+        winit(&wl);
+        d = desc(P3, NP3, 60, &wl);
+        g4_job *jl;
+        T_CHECK(g4_sched_submit(s, &d, &jl, &err) == G4_OK);
+        wait_done(&wl);
+        g4_job_release(jl);
+        int32_t ext2[NP3 + 3];
+        memcpy(ext2, P3, sizeof P3);
+        memcpy(ext2 + NP3, wl.toks, 2 * sizeof *ext2);
+        ext2[NP3 + 2] = wl.toks[2] == 283 ? 284 : 283;
+        waiter w2;
+        winit(&w2);
+        d = desc(ext2, NP3 + 3, 2, &w2);
+        T_CHECK(g4_sched_submit(s, &d, &jl, &err) == G4_OK);
+        wait_done(&w2);
+        T_CHECKF(w2.res.n_cached == NP3 + 2, "cached %d after a 58-token cut-back, want %d", w2.res.n_cached, NP3 + 2);
+        g4_job_release(jl);
+    }
+
     /* 3. cancellation: a long job stops soon after cancel */
     waiter wc;
     winit(&wc);
@@ -174,7 +197,7 @@ int main(void) {
     T_CHECK(g4_sched_submit(s, &d, &jb, &err) == G4_ERR_CTX_FULL && jb == NULL);
     g4_sched_stats st;
     g4_sched_get_stats(s, &st);
-    T_CHECK(st.n_jobs == NJ + 2 && st.n_active == 0 && st.n_queued == 0 && st.n_cached_tokens >= (uint64_t)plen[5] + 10);
+    T_CHECK(st.n_jobs == NJ + 4 && st.n_active == 0 && st.n_queued == 0 && st.n_cached_tokens >= (uint64_t)plen[5] + 10);
     g4_sched_free(s);
 
     sc = (g4_sched_config){.n_slots = 1, .n_ctx = 256, .n_batch = 16, .max_queue = 2};

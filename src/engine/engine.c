@@ -22,7 +22,7 @@ g4_engine_config g4_engine_config_default(void) {
 }
 
 g4_session_config g4_session_config_default(void) {
-    g4_session_config c = {0, 1, 512};
+    g4_session_config c = {0, 1, 512, 0};
     return c;
 }
 
@@ -196,7 +196,7 @@ static void session_defaults(const g4_engine *e, const g4_session_config *cfg, i
 }
 
 uint64_t g4_engine_kv_bytes(const g4_engine *e, int n_ctx, int n_seq, int n_batch) {
-    g4_session_config c = {n_ctx, n_seq, n_batch};
+    g4_session_config c = {n_ctx, n_seq, n_batch, 0};
     session_defaults(e, &c, &n_ctx, &n_seq, &n_batch);
     return g4_kv_bytes(e->m, n_ctx, n_seq, n_batch);
 }
@@ -213,8 +213,10 @@ g4_status g4_session_create(g4_engine *e, const g4_session_config *cfg, g4_sessi
     g4_session *s = calloc(1, sizeof *s);
     if (!s) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
     s->e = e;
+    int keep = cfg && cfg->swa_keep > 0 ? cfg->swa_keep : 0;
+    if (keep > n_ctx) keep = n_ctx;
     g4_status st = g4_fwd_init(&s->f, e->m, &e->k, e->pool, e->ref_mode, e->gelu_table, n_ctx, n_seq,
-                               n_batch, err);
+                               n_batch, keep, err);
     if (st) {
         free(s);
         return st;

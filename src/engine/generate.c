@@ -11,14 +11,7 @@
 #include "core/status.h"
 #include "engine/engine.h"
 #include "sample/stop.h"
-#if __has_include("sample/grammar.h")
 #include "sample/grammar.h"
-#else /* TEMPORARY until the grammar lands */
-static g4_status g4_gstate_new(const g4_grammar *g, const g4_vocab *v, g4_gstate **o, g4_error *e) { (void)g; (void)v; *o = NULL; return g4_fail(e, G4_ERR_UNSUPPORTED, "no grammar"); }
-static void g4_gstate_free(g4_gstate *s) { (void)s; }
-static void g4_gstate_mask(g4_gstate *s, float *l) { (void)s; (void)l; }
-static bool g4_gstate_accept(g4_gstate *s, int32_t t) { (void)s; (void)t; return true; }
-#endif
 #include "text/tokenize.h"
 
 struct g4_gen {
@@ -197,24 +190,38 @@ g4_status g4_tokpipe_init(g4_tokpipe *t, const g4_engine *e, const g4_gen_params
     if (!t->v) return err ? err->code : G4_ERR_UNSUPPORTED;
     t->V = g4_engine_n_vocab(e);
     t->finish = G4_FINISH_LENGTH;
-    /* sampler: the caller's biases plus the model's suppressed tokens */
+    /* sampler: the caller's biases plus the model's suppressed tokens (and, with
+     * ignore_eos, the end-of-generation tokens) */
     int n_sup = 0;
     const int32_t *sup = g4_engine_suppress(e, &n_sup);
+    size_t n_eog = 0;
+    if (p->ignore_eos)
+        for (size_t i = 0; i < g4_vocab_n_special(t->v); i++) n_eog += g4_vocab_is_eog(t->v, g4_vocab_special_at(t->v, i));
     g4_sampler_params sp = p->sampling;
     g4_logit_bias *bias = NULL;
-    if (n_sup) {
-        bias = malloc((sp.n_bias + (size_t)n_sup) * sizeof *bias);
+    if (n_sup || n_eog) {
+        bias = malloc((sp.n_bias + (size_t)n_sup + n_eog) * sizeof *bias);
         if (!bias) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
         if (sp.n_bias) memcpy(bias, sp.bias, sp.n_bias * sizeof *bias);
-        for (int i = 0; i < n_sup; i++) bias[sp.n_bias + i] = (g4_logit_bias){sup[i], -INFINITY};
+        size_t k = sp.n_bias;
+        for (int i = 0; i < n_sup; i++) bias[k++] = (g4_logit_bias){sup[i], -INFINITY};
+        for (size_t i = 0; n_eog && i < g4_vocab_n_special(t->v); i++) {
+            int32_t id = g4_vocab_special_at(t->v, i);
+            if (g4_vocab_is_eog(t->v, id)) bias[k++] = (g4_logit_bias){id, -INFINITY};
+        }
         sp.bias = bias;
-        sp.n_bias += (size_t)n_sup;
+        sp.n_bias = k;
     }
     g4_status st = g4_sampler_new(&sp, t->V, &t->smp, err);
     free(bias);
     if (!st && p->n_stop) st = g4_stopper_new(p->stop, p->n_stop, &t->stop, err);
     if (!st && p->parse) st = g4_outparser_new(p->in_thinking, &t->op, err);
-    if (!st && p->grammar) st = g4_gstate_new(p->grammar, t->v, &t->gram, err);
+    if (!st && p->grammar) {
+        if (!p->gvocab) st = g4_fail(err, G4_ERR_ARG, "a grammar needs its token table (gvocab)");
+        else st = g4_gstate_new(p->grammar, p->gvocab, &t->gram, err);
+        /* steer the grammar to finish within the token budget */
+        if (!st && p->n_predict >= 0) g4_gstate_set_budget(t->gram, p->n_predict > 1 ? p->n_predict - 1 : p->n_predict);
+    }
     if (!st && (p->grammar || p->top_logprobs >= 0)) {
         t->scratch = malloc((size_t)t->V * sizeof *t->scratch);
         if (!t->scratch) st = g4_fail(err, G4_ERR_NOMEM, "out of memory");
@@ -353,6 +360,9 @@ g4_status g4_tokpipe_end(g4_tokpipe *t, g4_error *err) {
         g4_status st = g4_outparser_finish(t->op, on_parse, t, err);
         if (st) return st;
     }
+    /* a grammar that completed within the budget ended the output as intended */
+    const bool complete = t->gram && g4_gstate_complete(t->gram);
+    if (complete && t->finish == G4_FINISH_LENGTH) t->finish = G4_FINISH_STOP;
     if (t->n_calls && t->finish == G4_FINISH_STOP) t->finish = G4_FINISH_TOOL_CALLS;
     return G4_OK;
 }

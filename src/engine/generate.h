@@ -24,6 +24,7 @@
 #include "text/vocab.h"
 
 typedef struct g4_grammar g4_grammar; /* sample/grammar.h */
+typedef struct g4_gvocab g4_gvocab;
 typedef struct g4_gstate g4_gstate;
 
 typedef enum {
@@ -43,6 +44,8 @@ typedef struct {
     bool parse;                /* split content / reasoning / tool calls (chat); false = raw text */
     bool in_thinking;          /* the prompt ends inside an open thought channel */
     const g4_grammar *grammar; /* constrain the output (JSON schema, tool call), or NULL */
+    const g4_gvocab *gvocab;   /* the vocabulary's token table for grammars (g4_gvocab_new) */
+    bool ignore_eos;           /* never end on an end-of-generation token (llama.cpp's ignore_eos) */
     int top_logprobs;          /* < 0: no log-probabilities; else on_token gets the chosen
                                   token's and this many (<= 20) alternatives' */
     /* Deltas of visible content or reasoning (parse), or raw text (!parse). */

@@ -29,7 +29,7 @@ static float *falloc(size_t n, bool *ok) {
 
 g4_status g4_fwd_init(g4_fwd *f, const g4_model *m, const g4_kernels *k, g4_pool *pool,
                       bool ref_mode, const float *gelu_table, int n_ctx, int n_seq, int n_batch,
-                      g4_error *err) {
+                      int swa_keep, g4_error *err) {
     memset(f, 0, sizeof *f);
     const g4_hparams *hp = &m->hp;
     f->m = m;
@@ -96,7 +96,7 @@ g4_status g4_fwd_init(g4_fwd *f, const g4_model *m, const g4_kernels *k, g4_pool
         g4_fwd_free(f);
         return g4_fail(err, G4_ERR_NOMEM, "out of memory for scratch buffers (n_batch %d)", n_batch);
     }
-    g4_status st = g4_kv_init(&f->kv, m, n_ctx, n_seq, n_batch, err);
+    g4_status st = g4_kv_init(&f->kv, m, n_ctx, n_seq, n_batch + (swa_keep > 0 ? swa_keep : 0), err);
     if (st) g4_fwd_free(f);
     return st;
 }

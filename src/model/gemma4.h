@@ -37,9 +37,11 @@ typedef struct {
     int32_t *seq_zero; /* [n_batch] zeros: rows of a batch without seq ids */
 } g4_fwd;
 
+/* swa_keep: extra sliding-window cells per sequence beyond window + n_batch, so that a
+ * sequence can be cut back that much further (prefix reuse after long answers). */
 g4_status g4_fwd_init(g4_fwd *f, const g4_model *m, const g4_kernels *k, g4_pool *pool,
                       bool ref_mode, const float *gelu_table, int n_ctx, int n_seq, int n_batch,
-                      g4_error *err);
+                      int swa_keep, g4_error *err);
 void g4_fwd_free(g4_fwd *f);
 
 /* Runs the batch; logits (may be NULL) receives one row of n_vocab per wanted row. */

@@ -152,15 +152,23 @@ static int lcp(const int32_t *a, int na, const int32_t *b, int nb) {
 static void admit(g4_sched *s) {
     while (s->q_head) {
         g4_job *j = s->q_head;
-        slot *best = NULL;
+        /* the idle slot sharing the longest prefix, if it covers at least half the
+         * prompt (as llama-server's slot similarity); otherwise the least valuable idle
+         * slot: an empty one, else the least recently used, so that an unrelated short
+         * request (a title, a summary) does not evict a long cached conversation */
+        slot *best = NULL, *spare = NULL;
         int best_l = -1;
         for (int i = 0; i < s->n_slots; i++) {
             slot *sl = &s->slots[i];
             if (sl->state != SLOT_IDLE) continue;
             int l = lcp(sl->cache, sl->n_cache, j->prompt, j->n_prompt);
             if (l > best_l || (l == best_l && sl->last_used < best->last_used)) best = sl, best_l = l;
+            if (!spare || (sl->n_cache == 0) > (spare->n_cache == 0) ||
+                ((sl->n_cache == 0) == (spare->n_cache == 0) && sl->last_used < spare->last_used))
+                spare = sl;
         }
         if (!best) return;
+        if (2 * (int64_t)best_l < j->n_prompt && best->n_cache > best_l) best = spare;
         s->q_head = j->next;
         if (!s->q_head) s->q_tail = NULL;
         s->n_queued--;
@@ -180,7 +188,7 @@ static void start_slot(g4_sched *s, slot *sl) {
     sl->params = j->gen;
     sl->params.on_text = cb_text;
     sl->params.on_tool_call = cb_tool;
-    sl->params.on_token = j->gen.top_logprobs >= 0 ? cb_token : NULL;
+    sl->params.on_token = cb_token;
     sl->params.should_stop = cb_stop;
     sl->params.user = sl;
     g4_error err = {0};
@@ -359,6 +367,10 @@ g4_status g4_sched_create(g4_engine *e, const g4_sched_config *cfg, g4_sched **o
     sc.n_ctx = cfg ? cfg->n_ctx : 0;
     sc.n_seq = s->n_slots;
     sc.n_batch = s->n_batch;
+    /* agent loops re-send the conversation with the model's last answer re-rendered: keep
+     * enough sliding-window history to cut back over answers of up to n_batch + 1024
+     * tokens without re-evaluating the prompt */
+    sc.swa_keep = cfg && cfg->swa_keep >= 0 ? (cfg->swa_keep ? cfg->swa_keep : 1024) : 0;
     g4_status st = g4_session_create(e, &sc, &s->sess, err);
     if (st) {
         g4_sched_free(s);

@@ -57,6 +57,7 @@ typedef struct {
     int n_ctx;     /* context of each slot; 0 = engine default */
     int n_batch;   /* tokens per forward pass; 0 = 512 */
     int max_queue; /* waiting jobs beyond the slots; 0 = 64 */
+    int swa_keep;  /* extra sliding-window history per slot for prefix reuse; 0 = 1024, < 0 = none */
 } g4_sched_config;
 
 typedef struct {
