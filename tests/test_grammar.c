@@ -780,6 +780,34 @@ static void test_budget(vctx *c) {
     g4_gstate_free(s);
     g4_grammar_free(g);
     g4_json_free(schema);
+
+    /* an extra member's key that equals a listed name needs one more character: the
+     * shortest completion counts it, so an exact budget still completes */
+    schema = parse_or_die("{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"}},"
+                          "\"additionalProperties\":{\"type\":\"integer\"}}");
+    T_CHECK(g4_grammar_json(schema, &g, &err) == G4_OK);
+    T_CHECK(g4_gstate_new(g, c->gv, &s, &err) == G4_OK);
+    for (int rep = 0; s && rep < 8; rep++) {
+        g4_gstate_reset(s);
+        T_CHECK(accept_text(c, s, "{\"ab\": 1, \"ab"));
+        int64_t left = g4_gstate_min_tokens(s);
+        T_CHECKF(left == 5, "min tokens %lld", (long long)left); /* x " : 0 } */
+        g4_gstate_set_budget(s, left);
+        int steps = 0;
+        while (steps <= left && !g4_gstate_finished(s)) {
+            for (int32_t t = 0; t < c->n; t++) c->logits[t] = rndf();
+            g4_gstate_mask(s, c->logits);
+            int32_t best = -1;
+            for (int32_t t = 0; t < c->n; t++)
+                if (!isinf(c->logits[t]) && !g4_vocab_is_eog(c->v, t) && (best < 0 || c->logits[t] > c->logits[best])) best = t;
+            if (best < 0 || !g4_gstate_accept(s, best)) break;
+            steps++;
+        }
+        T_CHECKF(g4_gstate_finished(s) && steps <= left, "exact budget: finished %d after %d", g4_gstate_finished(s), steps);
+    }
+    g4_gstate_free(s);
+    g4_grammar_free(g);
+    g4_json_free(schema);
 }
 
 /* ---- hostile schemas ---------------------------------------------------------------------------- */
@@ -803,6 +831,8 @@ static char *nested(int depth, const char *leaf) {
     return g4_buf_take(&b, NULL);
 }
 
+static void deep_recursion(vctx *c, bool tool);
+
 static void test_hostile(vctx *c) {
     char *deep = nested(200, "{\"type\":\"integer\"}");
     expect_compile("200 nested objects", deep, G4_ERR_UNSUPPORTED);
@@ -825,23 +855,8 @@ static void test_hostile(vctx *c) {
     /* recursive but bounded: a linked list with an optional tail, walked without budget */
     const char *list = "{\"$defs\":{\"l\":{\"type\":\"object\",\"properties\":{\"next\":{\"$ref\":\"#/$defs/l\"}}}},\"$ref\":\"#/$defs/l\"}";
     json_walks(c, list, 3, 400, 0);
-    {
-        g4_json *schema = parse_or_die(list);
-        g4_grammar *g = NULL;
-        g4_gstate *s = NULL;
-        g4_error err = {0};
-        T_CHECK(g4_grammar_json(schema, &g, &err) == G4_OK);
-        T_CHECK(g4_gstate_new(g, c->gv, &s, &err) == G4_OK);
-        /* the stack limit bounds the nesting: past it the list must end */
-        int depth = 0;
-        while (depth < 200 && g4_gstate_accept(s, byte_tok(c, '{')) &&
-               g4_gstate_accept(s, byte_tok(c, '"')) && accept_text(c, s, "next\":"))
-            depth++;
-        T_CHECKF(depth > 10 && depth < 200, "list nesting stopped at %d", depth);
-        g4_gstate_free(s);
-        g4_grammar_free(g);
-        g4_json_free(schema);
-    }
+    deep_recursion(c, false);
+    deep_recursion(c, true);
     /* a huge enum, many optional members, a wide anyOf */
     g4_buf b = G4_BUF_INIT;
     g4_buf_adds(&b, "{\"enum\":[");
@@ -880,6 +895,200 @@ static void test_hostile(vctx *c) {
     T_CHECK(g4_grammar_tool_call(j, NULL, false, &g, &err) == G4_ERR_UNSUPPORTED && !g);
     g4_json_free(j);
     T_CHECK(g4_grammar_json(NULL, NULL, &err) == G4_ERR_ARG);
+}
+
+/* Nest a recursive schema as deep as the grammar lets it, then finish under an exact
+ * budget: the output parser must still read it (tool calls: at most 64 levels). */
+static void deep_recursion(vctx *c, bool tool) {
+    g4_json *j = parse_or_die(tool ? "[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\","
+                                     "\"properties\":{\"next\":{\"$ref\":\"#\"}}}}}]"
+                                   : "{\"type\":\"object\",\"properties\":{\"next\":{\"$ref\":\"#\"}}}");
+    g4_grammar *g = NULL;
+    g4_gstate *s = NULL;
+    g4_error err = {0};
+    T_CHECK((tool ? g4_grammar_tool_call(j, NULL, false, &g, &err) : g4_grammar_json(j, &g, &err)) == G4_OK);
+    T_CHECK(g && g4_gstate_new(g, c->gv, &s, &err) == G4_OK);
+    if (!s) goto out;
+    walk_out w = {0};
+    const char *start = tool ? "<|tool_call>call:f{" : "{", *step = tool ? "next:{" : "\"next\":{";
+    int32_t *ids = NULL;
+    size_t n = 0;
+    g4_tokenize(c->v, start, strlen(start), false, false, &ids, &n, &err);
+    for (size_t i = 0; i < n; i++) {
+        T_CHECK(g4_gstate_accept(s, ids[i]));
+        walk_push(&w, ids[i]);
+    }
+    free(ids);
+    g4_tokenize(c->v, step, strlen(step), false, false, &ids, &n, &err);
+    int depth = 0;
+    for (bool ok = true; ok && depth < 500; depth += ok) {
+        for (size_t i = 0; i < n && ok; i++)
+            if ((ok = g4_gstate_accept(s, ids[i]))) walk_push(&w, ids[i]);
+    }
+    free(ids);
+    int64_t left = g4_gstate_min_tokens(s);
+    g4_gstate_set_budget(s, left);
+    for (int k = 0; k <= left && !g4_gstate_finished(s); k++) {
+        for (int32_t t = 0; t < c->n; t++) c->logits[t] = rndf();
+        g4_gstate_mask(s, c->logits);
+        int32_t best = -1;
+        for (int32_t t = 0; t < c->n; t++)
+            if (!isinf(c->logits[t]) && !g4_vocab_is_eog(c->v, t) && (best < 0 || c->logits[t] > c->logits[best])) best = t;
+        if (best < 0 || !g4_gstate_accept(s, best)) break;
+        walk_push(&w, best);
+    }
+    T_CHECKF(g4_gstate_finished(s), "%s recursion: not finished after %d levels", tool ? "tool" : "json", depth);
+    size_t len;
+    char *text = detok(c, &w, &len);
+    g4_buf b = G4_BUF_INIT;
+    g4_json *val = NULL;
+    if (tool) {
+        T_CHECKF(g4_gemma_value_to_json(text, len, &b, &err) == G4_OK, "%d levels: %s", depth, err.msg);
+        T_CHECK(depth > 20 && depth < 63);
+    } else {
+        T_CHECKF(g4_json_parse(text, len, &val, &err) == G4_OK, "%d levels: %s", depth, err.msg);
+        T_CHECK(depth > 20 && depth < 200);
+    }
+    fprintf(stderr, "grammar: %s: a recursive $ref nests %d levels before the stack limit\n", tool ? "tool call" : "json", depth);
+    g4_json_free(val);
+    g4_buf_free(&b);
+    free(text);
+    free(w.ids);
+out:
+    g4_gstate_free(s);
+    g4_grammar_free(g);
+    g4_json_free(j);
+}
+
+/* ---- random schemas: whatever mix of keywords (and junk) compiles must produce valid output */
+
+static const char *const k_names[] = {"a", "b", "id", "x y", "\\u00e9", "a:b", "<eos>", "", "k\\\"q"};
+#define N_NAMES (sizeof k_names / sizeof k_names[0])
+
+static void gen_schema(g4_buf *b, int depth) {
+    uint32_t r = rnd() % (depth >= 3 ? 6 : 16);
+    switch (r) {
+    case 0: g4_buf_adds(b, rnd() % 2 ? "{\"type\":\"string\"}" : "{\"type\":\"string\",\"maxLength\":3,\"minLength\":1}"); break;
+    case 1: g4_buf_printf(b, "{\"type\":\"integer\",\"minimum\":%d,\"maximum\":%d}", (int)(rnd() % 40) - 20, (int)(rnd() % 40)); break;
+    case 2: g4_buf_printf(b, "{\"type\":\"number\"%s}", rnd() % 2 ? ",\"exclusiveMinimum\":-2.5,\"maximum\":7.75" : ""); break;
+    case 3: g4_buf_adds(b, rnd() % 3 ? "{\"enum\":[\"p\",\"q r\",3,null,[1],{\"z\":true}]}" : "{\"const\":\"<|\\\"|>\"}"); break;
+    case 4: g4_buf_adds(b, rnd() % 2 ? "true" : "{}"); break;
+    case 5: g4_buf_adds(b, rnd() % 2 ? "{\"type\":[\"boolean\",\"null\"]}" : "{\"type\":\"string\",\"nullable\":true}"); break;
+    case 6: case 7: case 8: { /* object */
+        int np = (int)(rnd() % 4);
+        g4_buf_adds(b, "{\"type\":\"object\",\"properties\":{");
+        for (int i = 0; i < np; i++) {
+            g4_buf_printf(b, "%s\"%s%d\":", i ? "," : "", k_names[rnd() % N_NAMES], i);
+            gen_schema(b, depth + 1);
+        }
+        g4_buf_adds(b, "}");
+        if (rnd() % 2) {
+            g4_buf_adds(b, ",\"required\":[");
+            for (int i = 0, first = 1; i < np + 1; i++)
+                if (rnd() % 2) {
+                    g4_buf_printf(b, "%s\"%s%d\"", first ? "" : ",", k_names[rnd() % N_NAMES], i);
+                    first = 0;
+                }
+            g4_buf_adds(b, "]");
+        }
+        uint32_t a = rnd() % 4;
+        if (a == 1) g4_buf_adds(b, ",\"additionalProperties\":false");
+        if (a == 2) g4_buf_adds(b, ",\"additionalProperties\":true");
+        if (a == 3) {
+            g4_buf_adds(b, ",\"additionalProperties\":");
+            gen_schema(b, depth + 1);
+        }
+        g4_buf_adds(b, "}");
+        break;
+    }
+    case 9: case 10: /* array */
+        g4_buf_adds(b, "{\"type\":\"array\"");
+        if (rnd() % 3 == 0) {
+            g4_buf_adds(b, ",\"prefixItems\":[");
+            gen_schema(b, depth + 1);
+            g4_buf_adds(b, "]");
+        }
+        if (rnd() % 4) {
+            g4_buf_adds(b, ",\"items\":");
+            if (rnd() % 5 == 0) g4_buf_adds(b, "false");
+            else gen_schema(b, depth + 1);
+        }
+        g4_buf_printf(b, ",\"minItems\":%d,\"maxItems\":%d}", (int)(rnd() % 3), 2 + (int)(rnd() % 3));
+        break;
+    case 11: case 12: { /* anyOf / oneOf */
+        int n = 1 + (int)(rnd() % 3);
+        g4_buf_printf(b, "{\"%s\":[", rnd() % 2 ? "anyOf" : "oneOf");
+        for (int i = 0; i < n; i++) {
+            if (i) g4_buf_addc(b, ',');
+            gen_schema(b, depth + 1);
+        }
+        g4_buf_adds(b, "]}");
+        break;
+    }
+    case 13: /* allOf of objects */
+        g4_buf_adds(b, "{\"allOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]},"
+                       "{\"properties\":{\"b\":");
+        gen_schema(b, depth + 1);
+        g4_buf_adds(b, "},\"required\":[\"b\"]}]}");
+        break;
+    case 14: g4_buf_adds(b, rnd() % 2 ? "{\"$ref\":\"#/$defs/leaf\"}" : "{\"type\":\"object\",\"properties\":{\"up\":{\"$ref\":\"#\"}}}"); break;
+    default: /* junk values for known keywords */
+        g4_buf_adds(b, rnd() % 2 ? "{\"properties\":5,\"items\":\"x\",\"minItems\":-3,\"required\":{\"a\":1},\"type\":7}"
+                                 : "{\"type\":\"object\",\"additionalProperties\":\"no\",\"enum\":\"x\",\"anyOf\":{}}");
+        break;
+    }
+}
+
+static void test_random_schemas(vctx *c, int n, bool tool) {
+    int compiled = 0, valid = 0;
+    rng_state = tool ? 31337 : 1337;
+    for (int i = 0; i < n; i++) {
+        g4_buf b = G4_BUF_INIT;
+        if (tool) g4_buf_adds(&b, "[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":");
+        g4_buf_adds(&b, "{\"$defs\":{\"leaf\":{\"type\":\"string\",\"maxLength\":2}},\"allOf\":[");
+        gen_schema(&b, 0);
+        g4_buf_adds(&b, "]}");
+        if (tool) g4_buf_adds(&b, "}}]");
+        g4_json *j = parse_or_die(g4_buf_str(&b));
+        g4_grammar *g = NULL;
+        g4_gstate *s = NULL;
+        g4_error err = {0};
+        g4_status st = tool ? g4_grammar_tool_call(j, NULL, false, &g, &err) : g4_grammar_json(j, &g, &err);
+        T_CHECKF(st == G4_OK || (g == NULL && err.msg[0]), "random schema: status %d without message", st);
+        if (st == G4_OK && g4_gstate_new(g, c->gv, &s, &err) == G4_OK) {
+            compiled++;
+            int64_t need = g4_gstate_min_tokens(s);
+            walk_out w = {0};
+            if (need < 300 && random_walk(c, s, (int)need + 40, (int)need + 42, false, &w)) {
+                T_CHECKF(w.completed, "random schema did not finish: %s", g4_buf_str(&b));
+                size_t len;
+                char *text = detok(c, &w, &len);
+                g4_json *val = NULL;
+                g4_buf out = G4_BUF_INIT;
+                if (tool) {
+                    st = g4_gemma_value_to_json(text, len, &out, &err);
+                    if (st == G4_OK) st = g4_json_parse(g4_buf_str(&out), out.n, &val, &err);
+                    const g4_json *args = g4_json_get(val, "arguments");
+                    const g4_json *params = g4_json_get(g4_json_get(g4_json_at(j, 0), "function"), "parameters");
+                    if (st == G4_OK) st = g4_schema_validate(params, args, &err);
+                } else {
+                    st = g4_json_parse(text, len, &val, &err);
+                    if (st == G4_OK) st = g4_schema_validate(j, val, &err);
+                }
+                T_CHECKF(st == G4_OK, "random schema: %s\n  output %s\n  schema %s", err.msg, text, g4_buf_str(&b));
+                valid += st == G4_OK;
+                g4_buf_free(&out);
+                g4_json_free(val);
+                free(text);
+            }
+            free(w.ids);
+        }
+        g4_gstate_free(s);
+        g4_grammar_free(g);
+        g4_json_free(j);
+        g4_buf_free(&b);
+    }
+    fprintf(stderr, "grammar: %d random %s schemas: %d compiled, %d valid outputs\n", n, tool ? "tool" : "json", compiled, valid);
 }
 
 /* A vocabulary without Gemma's markers (and without byte tokens): the JSON grammar still
@@ -1078,6 +1287,8 @@ int main(void) {
         STAGE(test_tool_walks(&fx, 4, false));
         STAGE(test_unbudgeted(&fx));
         STAGE(test_hostile(&fx));
+        STAGE(test_random_schemas(&fx, 1500, false));
+        STAGE(test_random_schemas(&fx, 1000, true));
     }
     vctx_free(&fx);
 

@@ -284,6 +284,11 @@ g4_status g4_tokpipe_step(g4_tokpipe *t, const float *logits, int32_t *out_tok, 
         *done = true;
         return G4_OK;
     }
+    if (t->gram && g4_gstate_finished(t->gram)) { /* nothing can follow (e.g. ignore_eos banned the end) */
+        t->finish = G4_FINISH_STOP;
+        *done = true;
+        return G4_OK;
+    }
     const float *lg = logits;
     if (t->gram) {
         memcpy(t->scratch, logits, (size_t)t->V * sizeof *logits);

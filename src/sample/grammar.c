@@ -1,5 +1,5 @@
 /* grammar.c — the matcher: configuration sets over grammar nodes, the per-vocabulary
- * token trie and string tables, the logits mask.
+ * index (token trie and string tables), the logits mask.
  *
  * A state is a set of configurations (at most G_MAX_CONFIGS); a configuration is a stack
  * of frames linked through parent indices, so configurations share their lower frames
@@ -10,11 +10,14 @@
  *
  * Masking walks the vocabulary's byte trie depth first, stepping the state one byte per
  * trie edge, so a prefix shared by many tokens is stepped once and a dead prefix prunes its
- * whole subtree. Inside string content nearly every token is allowed; there the walk is
- * replaced by a table lookup: each text token's effect on string content starting from a
- * clean position (no escape, no partial UTF-8 character) is precomputed per notation in the
- * g4_gvocab (stays inside / closes the string / invalid, code points, first byte), and only
- * tokens that close the string are stepped through the full state. */
+ * whole subtree. Inside string content (and free Gemma keys) nearly every token fits; there
+ * the walk is replaced by tables built once per vocabulary: for each notation, the set of
+ * tokens that stay inside a string started at a clean position (no escape, no partial
+ * UTF-8 character), as bitsets by the number of characters they add, and the tokens that
+ * end the string, grouped by the text after the end — that text is stepped through the real
+ * state once per distinct text, and only where the state takes its first byte. After a
+ * partial marker ("<", "<|" ...) the same tables apply minus the tokens that would complete
+ * the marker. Only mid-escape / mid-character positions fall back to the trie walk. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,16 +62,17 @@ static uint32_t mk_step(uint32_t st, uint8_t b) {
     return b == '<' ? 1u : 0u;
 }
 
-/* The bytes that extend a partial marker (they must not take the table shortcut). */
-static void mk_extenders(uint32_t st, uint64_t set[4]) {
-    memset(set, 0, 4 * sizeof set[0]);
-    uint32_t k = st & 15u, i = st >> 4;
-    if (!k) return;
+/* The texts that complete a marker from state st: markers[j][k..] for every marker j that
+ * extends the partial match. Returns how many (<= N_MARKERS). */
+static uint32_t mk_remainders(uint32_t st, const char **rest, uint32_t *len) {
+    uint32_t k = st & 15u, i = st >> 4, n = 0;
+    if (!k) return 0;
     for (uint32_t j = 0; j < N_MARKERS; j++)
         if (k_markers[j].len > k && memcmp(k_markers[j].s, k_markers[i].s, k) == 0) {
-            uint8_t b = (uint8_t)k_markers[j].s[k];
-            set[b >> 6] |= 1ull << (b & 63);
+            rest[n] = k_markers[j].s + k;
+            len[n++] = k_markers[j].len - k;
         }
+    return n;
 }
 
 bool g4_gram_has_marker(const char *s, size_t n) {
@@ -238,6 +242,7 @@ struct g4_gvocab {
      * after the end (tokens with the same rest are adjacent; first[b] .. first[b + 1] is
      * where that text starts with byte b) */
     gclist close[2];
+    uint32_t lanes[256][8]; /* byte of an allowed-mask -> 8 lane masks (all ones: keep) */
 };
 
 typedef struct {
@@ -445,6 +450,8 @@ g4_status g4_gvocab_build(const g4_gvocab_desc *d, g4_gvocab **out, g4_error *er
     }
     index_close(&gv->close[0]);
     index_close(&gv->close[1]);
+    for (int b = 0; b < 256; b++)
+        for (int k = 0; k < 8; k++) gv->lanes[b][k] = (b >> k & 1) ? 0xFFFFFFFFu : 0;
     free(pc);
     free(path);
     *out = gv;
@@ -501,6 +508,7 @@ struct g4_gstate {
     bool ended;
     int64_t budget;
     uint64_t *allowed; /* mask scratch: one bit per token */
+    uint64_t *scratch; /* the same, for one configuration */
     gset *dset;        /* per trie depth */
     uint32_t *dmark;
     uint32_t *aux; /* compaction */
@@ -677,15 +685,19 @@ static bool num_byte(const gnump *p, uint32_t *pst, uint64_t *pv, uint8_t b) {
 
 /* ---- frame bookkeeping --------------------------------------------------------------------- */
 
-static uint32_t str_rem(const gstrp *p, uint32_t st, uint32_t count) {
+/* Symbols still needed to end a string frame. Content equal to an excluded name needs one
+ * more character before it may end. */
+static uint32_t str_rem(const g4_grammar *g, const gstrp *p, uint32_t st, uint64_t v) {
+    uint32_t count = (uint32_t)v, excl = (uint32_t)(v >> 32);
+    uint32_t more = excl_ok(g, excl) ? 0 : 1;
     switch (S_PHASE(st)) {
     case 0: return p->mode == GSTR_BAREKEY ? 1 : sadd(2, p->min_len);
     case 1:
         if (p->mode == GSTR_BAREKEY) {
             uint32_t need = p->min_len ? p->min_len : 1;
-            return count >= need ? 0 : need - count;
+            return count >= need ? more : need - count;
         }
-        return 1 + (p->min_len > count ? p->min_len - count : 0) + S_NEED(st) + k_esc_pend[S_ESC(st)];
+        return 1 + (p->min_len > count ? p->min_len - count : more) + S_NEED(st) + k_esc_pend[S_ESC(st)];
     default: return 0;
     }
 }
@@ -714,7 +726,7 @@ static uint32_t rem(const g4_grammar *g, uint32_t node, uint32_t st, uint64_t v)
         default: return sadd(child, n->min > count + 1 ? smul(item, n->min - count - 1) : 0);
         }
     }
-    case GK_STR: return str_rem(&g->strp[n->a], st, (uint32_t)v);
+    case GK_STR: return str_rem(g, &g->strp[n->a], st, v);
     case GK_NUM: return num_rem(&g->nump[n->a], st, v);
     case GK_WS: return 0;
     default: return n->minlen;
@@ -749,7 +761,7 @@ static uint32_t fr_enter(g4_gstate *s, uint32_t node, uint32_t parent) {
     const g4_grammar *g = s->g;
     const gnode *n = &g->nodes[node];
     uint32_t below = parent == G_NONE ? 0 : s->fr[parent].depth;
-    if (n->minlen >= G_INF || below + n->mindepth > G_MAX_STACK) return FAIL;
+    if (n->minlen >= G_INF || below + n->mindepth > g->max_stack) return FAIL;
     uint32_t st = 0;
     uint64_t v = 0;
     switch (n->kind) {
@@ -1032,9 +1044,10 @@ g4_status g4_gstate_new(const g4_grammar *g, const g4_gvocab *gv, g4_gstate **ou
     s->capfr = 4096;
     s->fr = malloc((size_t)s->capfr * sizeof *s->fr);
     s->allowed = malloc((((size_t)gv->n_vocab + 63) / 64 + 1) * sizeof *s->allowed);
+    s->scratch = malloc((((size_t)gv->n_vocab + 63) / 64 + 1) * sizeof *s->scratch);
     s->dset = malloc(((size_t)gv->max_len + 2) * sizeof *s->dset);
     s->dmark = malloc(((size_t)gv->max_len + 3) * sizeof *s->dmark);
-    if (!s->fr || !s->allowed || !s->dset || !s->dmark) {
+    if (!s->fr || !s->allowed || !s->scratch || !s->dset || !s->dmark) {
         g4_gstate_free(s);
         return g4_fail(err, G4_ERR_NOMEM, "gstate: out of memory");
     }
@@ -1051,6 +1064,7 @@ void g4_gstate_free(g4_gstate *s) {
     if (!s) return;
     free(s->fr);
     free(s->allowed);
+    free(s->scratch);
     free(s->dset);
     free(s->dmark);
     free(s->aux);
@@ -1075,12 +1089,14 @@ bool g4_gstate_finished(const g4_gstate *s) { return s && s->cur.complete && s->
 /* ---- mask ---------------------------------------------------------------------------------- */
 
 typedef struct {
-    int64_t thr; /* allowed when the shortest completion after the token is <= thr */
+    int64_t thr;    /* allowed when the shortest completion after the token is <= thr */
     bool any;
+    uint64_t *bits; /* where allow() writes: s->allowed, or s->scratch for one config */
 } mctx;
 
 static inline void allow(g4_gstate *s, mctx *m, int32_t id) {
-    s->allowed[(uint32_t)id >> 6] |= 1ull << ((uint32_t)id & 63);
+    (void)s;
+    m->bits[(uint32_t)id >> 6] |= 1ull << ((uint32_t)id & 63);
     m->any = true;
 }
 
@@ -1129,6 +1145,19 @@ static bool token_ok(g4_gstate *s, const mctx *m, const gset *root, int32_t id) 
     return ok;
 }
 
+/* The trie node of the text s[0..n) (every token starting with s lies in its subtree). */
+static uint32_t trie_find(const g4_gvocab *gv, const char *s, uint32_t n) {
+    if (n == 0 || gv->first[(uint8_t)s[0]] == G_NONE) return G_NONE;
+    uint32_t node = gv->first[(uint8_t)s[0]];
+    for (uint32_t d = 1; d < n; d++) {
+        uint32_t end = gv->nskip[node], ch = node + 1; /* children follow in preorder */
+        while (ch < end && gv->nbyte[ch] != (uint8_t)s[d]) ch = gv->nskip[ch];
+        if (ch >= end) return G_NONE;
+        node = ch;
+    }
+    return node;
+}
+
 static bool fast_string(const g4_gstate *s, uint32_t t) {
     const gframe *f = &s->fr[t];
     const gnode *n = &s->g->nodes[f->node];
@@ -1145,9 +1174,16 @@ static void mask_string(g4_gstate *s, mctx *m, uint32_t t) {
         walk(s, m, &one, 0, gv->n_nodes);
         return;
     }
-    uint64_t ext[4];
+    /* After a partial marker ("<", "<|" ...) a token is valid iff it is valid from a clean
+     * position and does not start with the rest of a marker: work in scratch, then clear
+     * the tokens under those rests. */
     uint32_t mk = S_MK(f.st);
-    mk_extenders(mk, ext);
+    uint64_t *out = m->bits;
+    size_t words = ((size_t)gv->n_vocab + 63) / 64;
+    if (mk) {
+        memset(s->scratch, 0, words * sizeof *s->scratch);
+        m->bits = s->scratch;
+    }
     bool bare = p->mode == GSTR_BAREKEY, nobsl = p->flags & GSTR_NO_BSLASH;
     bool budget = m->thr < (int64_t)G_INF;
     uint32_t count = (uint32_t)f.v, maxl = p->max_len;
@@ -1157,13 +1193,18 @@ static void mask_string(g4_gstate *s, mctx *m, uint32_t t) {
     int kind = bare ? (count == 0 ? K_BARE_FIRST : K_BARE) : mode == 1 ? K_GEMMA : nobsl ? K_JSON_NOBSL : K_JSON;
 
     /* tokens that stay inside: one bitset when no per-token condition can bite */
-    int64_t worst = (int64_t)below + close_cost + (minl > count ? minl - count : 0) + gv->max_pend;
-    if (!mk && (!budget || worst <= m->thr)) {
+    int64_t worst = (int64_t)below + close_cost + (minl > count ? minl - count : 0) + gv->max_pend + 1;
+    bool excl = (uint32_t)(f.v >> 32) != G_NONE;
+    if (budget && worst > m->thr && excl) { /* tight budget and excluded names: exactly */
+        if (mk) m->bits = out;
+        walk(s, m, &one, 0, gv->n_nodes);
+        return;
+    }
+    if (!budget || worst <= m->thr) {
         uint32_t room = maxl == G_UNBOUNDED ? UINT32_MAX : maxl - count;
         const uint64_t *bits = gv->inside[kind][room >= gv->max_ncp ? NCP_BUCKETS
                                               : room < NCP_BUCKETS ? room : NCP_BUCKETS - 1];
-        size_t words = ((size_t)gv->n_vocab + 63) / 64;
-        for (size_t w = 0; w < words; w++) s->allowed[w] |= bits[w];
+        for (size_t w = 0; w < words; w++) m->bits[w] |= bits[w];
         m->any = true;
         if (room >= NCP_BUCKETS && room < gv->max_ncp)
             for (uint32_t i = 0; i < gv->n_long[kind]; i++)
@@ -1173,7 +1214,6 @@ static void mask_string(g4_gstate *s, mctx *m, uint32_t t) {
         for (uint32_t i = 0; i < gv->n_text; i++) {
             tsum ts = sum[i];
             if ((ts.kf & 3u) != TS_INSIDE) continue;
-            if (mk && (ext[ts.first >> 6] >> (ts.first & 63) & 1u)) continue;
             if ((nobsl || (bare && count == 0)) && (ts.kf & TS_BSL)) continue;
             if (maxl != G_UNBOUNDED && (uint64_t)count + ts.ncp > maxl) continue;
             if (budget) {
@@ -1190,7 +1230,7 @@ static void mask_string(g4_gstate *s, mctx *m, uint32_t t) {
      * byte (Gemma strings end with the <|"|> token instead) */
     if (mode != 1) {
         const gclist *cl = &gv->close[bare ? 1 : 0];
-        bool exact = mk || nobsl || (uint32_t)(f.v >> 32) != G_NONE;
+        bool exact = nobsl || excl;
         uint32_t mark = s->nfr;
         gset closed = {0, false, {0}}, tmp;
         normalize(s, f.parent, &closed);
@@ -1208,8 +1248,6 @@ static void mask_string(g4_gstate *s, mctx *m, uint32_t t) {
             bool prev_ok = false;
             for (uint32_t i = lo; i < hi; i++) {
                 const struct gclose *e = &cl->e[i];
-                uint8_t b0 = (uint8_t)gv->pool[gv->poff[e->id]];
-                if (mk && (ext[b0 >> 6] >> (b0 & 63) & 1u)) continue; /* walked below */
                 if (exact) {
                     if (token_ok(s, m, &one, e->id)) allow(s, m, e->id);
                     continue;
@@ -1234,28 +1272,52 @@ static void mask_string(g4_gstate *s, mctx *m, uint32_t t) {
         }
         s->nfr = mark;
     }
-    for (int b = 0; mk && b < 256; b++)
-        if ((ext[b >> 6] >> (b & 63) & 1u) && gv->first[b] != G_NONE)
-            walk(s, m, &one, gv->first[b], gv->nskip[gv->first[b]]);
+    if (mk) {
+        const char *rest[N_MARKERS];
+        uint32_t rlen[N_MARKERS], nr = mk_remainders(mk, rest, rlen);
+        for (uint32_t r = 0; r < nr; r++) {
+            /* in JSON a '"' ends the string before such a marker could complete */
+            if (p->mode == GSTR_JSON && memchr(rest[r], '"', rlen[r])) continue;
+            uint32_t node = trie_find(gv, rest[r], rlen[r]);
+            if (node == G_NONE) continue;
+            for (uint32_t k = gv->ntok[node]; k < gv->ntok[gv->nskip[node]]; k++) {
+                uint32_t id = (uint32_t)gv->toks[k];
+                s->scratch[id >> 6] &= ~(1ull << (id & 63));
+            }
+        }
+        for (size_t w = 0; w < words; w++) out[w] |= s->scratch[w];
+        m->bits = out;
+    }
 }
 
-/* logits[t] = -inf where bit t of allowed is clear. Branch-free within a word: words mixing
- * allowed and banned tokens are common (identifier keys, number positions). */
-static void apply_mask(const uint64_t *allowed, size_t words, size_t n, float *logits) {
-    const float ninf = -INFINITY;
-    uint32_t ninf_bits;
-    memcpy(&ninf_bits, &ninf, sizeof ninf_bits);
+/* logits[t] = -inf where bit t of allowed is clear. Words mixing allowed and banned tokens
+ * are common (identifier keys, number positions): those go 8 tokens at a time through a
+ * table of lane masks, which compilers turn into vector selects. */
+static void apply_mask(const g4_gvocab *gv, const uint64_t *allowed, float *logits) {
+    size_t n = (size_t)gv->n_vocab, words = (n + 63) / 64;
+    const uint32_t ninf = 0xFF800000u; /* -INFINITY */
     for (size_t w = 0; w < words; w++) {
         uint64_t a = allowed[w];
         size_t base = w * 64, lim = n - base < 64 ? n - base : 64;
-        if (a == ~0ull && lim == 64) continue;
-        uint32_t v[64];
-        memcpy(v, logits + base, lim * sizeof *v);
-        for (size_t j = 0; j < 64; j++) {
-            uint32_t keep = 0u - (uint32_t)((a >> j) & 1u);
-            v[j] = (v[j] & keep) | (ninf_bits & ~keep);
+        if (lim < 64) {
+            for (size_t j = 0; j < lim; j++)
+                if (!(a >> j & 1u)) logits[base + j] = -INFINITY;
+            continue;
         }
-        memcpy(logits + base, v, lim * sizeof *v);
+        if (a == ~0ull) continue;
+        float *l = logits + base;
+        if (a == 0) {
+            for (size_t j = 0; j < 64; j++) l[j] = -INFINITY;
+            continue;
+        }
+        uint32_t v[64];
+        memcpy(v, l, sizeof v);
+        for (size_t g = 0; g < 8; g++) {
+            const uint32_t *keep = gv->lanes[(a >> (8 * g)) & 0xFFu];
+            uint32_t *x = v + 8 * g;
+            for (size_t k = 0; k < 8; k++) x[k] = (x[k] & keep[k]) | (ninf & ~keep[k]);
+        }
+        memcpy(l, v, sizeof v);
     }
 }
 
@@ -1264,7 +1326,7 @@ void g4_gstate_mask(g4_gstate *s, float *logits) {
     const g4_gvocab *gv = s->gv;
     size_t words = ((size_t)gv->n_vocab + 63) / 64;
     memset(s->allowed, 0, words * sizeof *s->allowed);
-    mctx m = {(int64_t)G_INF, false};
+    mctx m = {(int64_t)G_INF, false, s->allowed};
     if (s->budget >= 0) {
         int64_t d0 = set_dist(s, &s->cur);
         m.thr = s->budget - 1 > d0 - 1 ? s->budget - 1 : d0 - 1;
@@ -1289,7 +1351,7 @@ void g4_gstate_mask(g4_gstate *s, float *logits) {
     if (s->cur.complete || !m.any) /* the end; or, never reached, a way out of a dead end */
         for (int32_t t = 0; t < gv->n_vocab; t++)
             if (gv->eog[t]) allow(s, &m, t);
-    apply_mask(s->allowed, words, (size_t)gv->n_vocab, logits);
+    apply_mask(gv, s->allowed, logits);
 }
 
 /* ---- accept ---------------------------------------------------------------------------------- */

@@ -883,7 +883,12 @@ static uint32_t c_object(cc *c, const g4_json *s) {
         keylen[m] = (uint32_t)sb.n;
         for (size_t j = 0; j < sb.n; j++) c->g->syms[c->g->n_syms++] = sb.p[j];
         P[m] = P[i];
-        P[m].value = P[i].schema ? compile(c, P[i].schema, T_ALL) : any_value(c, ANY_LEVELS - 1);
+        /* a required name without a `properties` entry is an extra member: its value
+         * follows additionalProperties (false: the object has no instance) */
+        if (P[i].schema) P[m].value = compile(c, P[i].schema, T_ALL);
+        else if (g4_json_is_bool(addl) && !g4_json_bool(addl)) P[m].value = nothing(c);
+        else if (g4_json_is_object(addl)) P[m].value = compile(c, addl, T_ALL);
+        else P[m].value = any_value(c, ANY_LEVELS - 1);
         m++;
     }
     if (c->st) goto out;
@@ -1220,6 +1225,7 @@ static g4_status cc_finish(cc *c, uint32_t root, g4_grammar **out) {
     g4_grammar *g = c->g;
     if (!c->st && g && root != G_NONE) {
         g->root = root;
+        g->max_stack = c->gemma ? G_MAX_STACK_GEMMA : G_MAX_STACK;
         fixpoints(g);
         g->kidsuf = malloc((g->n_kids + 1) * sizeof *g->kidsuf);
         if (!g->kidsuf) {

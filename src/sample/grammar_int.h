@@ -23,7 +23,8 @@
 #define G_INF (UINT32_MAX / 4u) /* unproductive (no finite completion) */
 #define G_UNBOUNDED UINT32_MAX  /* REP max, string maxLength */
 
-#define G_MAX_STACK 128   /* frames per configuration */
+#define G_MAX_STACK 128   /* frames per configuration (JSON) */
+#define G_MAX_STACK_GEMMA 96 /* tool calls: ~48 nesting levels, below the parser's 64 */
 #define G_MAX_CONFIGS 64  /* configurations per state */
 #define G_MAX_BAREKEY 64  /* bytes in a free Gemma object key */
 
@@ -103,6 +104,7 @@ struct g4_grammar {
     gprop *props;
     uint32_t n_props;
     uint32_t root;
+    uint32_t max_stack; /* frames per configuration */
     bool uses_sym[GSYM_COUNT];
 };
 
