@@ -38,6 +38,10 @@ fi
 
 # npm ci into DIR unless its node_modules is up to date with the lock file. A lock
 # (flock, when present) keeps parallel ctest runs from installing at the same time.
+# opencode-ai declares per-platform optional packages with empty versions, which `npm ci`
+# rejects as "missing from lock file" on a clean checkout; `npm install` (same pinned
+# top-level versions, lock file left unchanged) is the fallback.
+NPM_INSTALL="npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --no-save --loglevel=error"
 install_deps() {
   dir=$1
   stamp=$dir/node_modules/.package-lock.json
@@ -46,9 +50,9 @@ install_deps() {
   fi
   echo "e2e: npm ci in $dir"
   if command -v flock >/dev/null 2>&1; then
-    flock "$dir/.npm-install.lock" sh -c "cd '$dir' && { [ -f '$stamp' ] && [ ! package-lock.json -nt '$stamp' ] || npm ci --no-audit --no-fund --loglevel=error; }"
+    flock "$dir/.npm-install.lock" sh -c "cd '$dir' && { [ -f '$stamp' ] && [ ! package-lock.json -nt '$stamp' ] || { $NPM_INSTALL; }; }"
   else
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    (cd "$dir" && sh -c "$NPM_INSTALL")
   fi
 }
 
