@@ -8,6 +8,12 @@
 #include "g4.h"
 
 #define CLI_MAX_STOP 16
+#define CLI_MAX_MEDIA 16
+
+typedef struct {
+    const char *path;
+    bool image; /* else audio */
+} cli_media_arg;
 
 typedef struct {
     const char *cmd;
@@ -18,6 +24,9 @@ typedef struct {
     const char *host, *api_key, *cors, *alias; /* serve */
     int port, parallel;
     long long max_body;
+    const char *mmproj, *image_mode; /* multimodal */
+    cli_media_arg media[CLI_MAX_MEDIA];
+    int n_media;
     const char *stop[CLI_MAX_STOP];
     int n_stop;
     int threads, ctx, gen, pp, n, reps;
@@ -48,5 +57,6 @@ int cmd_template(const cli_opts *o);
 int cmd_run(const cli_opts *o);
 int cmd_chat(const cli_opts *o);
 int cmd_serve(const cli_opts *o);
+int cmd_media(const cli_opts *o);
 
 #endif

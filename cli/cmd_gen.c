@@ -15,6 +15,7 @@
 
 #include "chat/render.h"
 #include "cli.h"
+#include "cli_media.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "engine/engine.h"
@@ -41,6 +42,8 @@ static void on_sigint(int sig) {
 
 typedef struct {
     char *role, *content;
+    cli_media *media; /* attached images / audio, in order (user messages) */
+    int n_media;
 } msg;
 
 typedef struct {
@@ -56,6 +59,12 @@ typedef struct {
     g4_buf content, reasoning;
     bool in_reasoning_style; /* the terminal is currently dim */
     bool saw_output;
+    /* multimodal */
+    g4_mmproj *proj;
+    cli_media pending[CLI_MAX_MEDIA]; /* attached to the next user message */
+    int n_pending;
+    g4_media_span *spans;
+    int n_spans;
 } chat;
 
 static bool push_msg(chat *c, const char *role, const char *content) {
@@ -68,6 +77,8 @@ static bool push_msg(chat *c, const char *role, const char *content) {
     }
     c->hist[c->n_hist].role = strdup(role);
     c->hist[c->n_hist].content = strdup(content);
+    c->hist[c->n_hist].media = NULL;
+    c->hist[c->n_hist].n_media = 0;
     if (!c->hist[c->n_hist].role || !c->hist[c->n_hist].content) return false;
     c->n_hist++;
     return true;
@@ -76,8 +87,25 @@ static bool push_msg(chat *c, const char *role, const char *content) {
 static void pop_msg(chat *c) {
     if (!c->n_hist) return;
     c->n_hist--;
-    free(c->hist[c->n_hist].role);
-    free(c->hist[c->n_hist].content);
+    msg *m = &c->hist[c->n_hist];
+    free(m->role);
+    free(m->content);
+    for (int i = 0; i < m->n_media; i++) cli_media_free(&m->media[i]);
+    free(m->media);
+    m->media = NULL;
+    m->n_media = 0;
+}
+
+/* Moves the pending media onto the last message (a user message just pushed). */
+static bool attach_pending(chat *c) {
+    if (!c->n_pending) return true;
+    msg *m = &c->hist[c->n_hist - 1];
+    m->media = malloc((size_t)c->n_pending * sizeof *m->media);
+    if (!m->media) return false;
+    memcpy(m->media, c->pending, (size_t)c->n_pending * sizeof *m->media);
+    m->n_media = c->n_pending;
+    c->n_pending = 0;
+    return true;
 }
 
 static void clear_hist(chat *c) {
@@ -100,10 +128,77 @@ static void messages_json(const chat *c, g4_buf *b, bool pretty) {
         g4_buf_adds(b, pretty ? "\n  {\"role\": " : "{\"role\":");
         g4_buf_add_json_str(b, c->hist[i].role, strlen(c->hist[i].role));
         g4_buf_adds(b, pretty ? ", \"content\": " : ",\"content\":");
-        g4_buf_add_json_str(b, c->hist[i].content, strlen(c->hist[i].content));
+        if (c->hist[i].n_media) { /* content parts: the media in order, then the text */
+            g4_buf_addc(b, '[');
+            for (int k = 0; k < c->hist[i].n_media; k++)
+                g4_buf_adds(b, c->hist[i].media[k].image ? "{\"type\":\"image_url\",\"image_url\":{\"url\":\"\"}},"
+                                                         : "{\"type\":\"input_audio\",\"input_audio\":{\"data\":\"\"}},");
+            g4_buf_adds(b, "{\"type\":\"text\",\"text\":");
+            g4_buf_add_json_str(b, c->hist[i].content, strlen(c->hist[i].content));
+            g4_buf_adds(b, "}]");
+        } else {
+            g4_buf_add_json_str(b, c->hist[i].content, strlen(c->hist[i].content));
+        }
         g4_buf_addc(b, '}');
     }
     g4_buf_adds(b, pretty ? "\n]\n" : "]");
+}
+
+/* Each <|image|> / <|audio|> placeholder of the rendered prompt becomes <|image> +
+ * n soft tokens + <image|> (audio alike), with a media span over the soft tokens; the
+ * media are taken in order of appearance in the history. */
+static int expand_media(chat *c, int32_t **ids, size_t *n) {
+    c->n_spans = 0;
+    int total = 0, extra = 0;
+    for (int i = 0; i < c->n_hist; i++) {
+        total += c->hist[i].n_media;
+        for (int k = 0; k < c->hist[i].n_media; k++) extra += c->hist[i].media[k].n_tokens + 1;
+    }
+    if (!total) return 0;
+    const g4_vocab *v = c->v;
+#define TOK(s) g4_vocab_find(v, s, strlen(s))
+    const int32_t ph_img = TOK("<|image|>"), ph_aud = TOK("<|audio|>"), boi = TOK("<|image>"), eoi = TOK("<image|>"),
+                  boa = TOK("<|audio>"), eoa = TOK("<audio|>");
+#undef TOK
+    if (ph_img < 0 || ph_aud < 0 || boi < 0 || eoi < 0 || boa < 0 || eoa < 0) {
+        fprintf(stderr, "gemma4c: this model's vocabulary lacks the image/audio marker tokens\n");
+        return 1;
+    }
+    int32_t *out = malloc((*n + (size_t)extra + 2) * sizeof *out);
+    g4_media_span *sp = realloc(c->spans, (size_t)total * sizeof *sp);
+    if (!out || !sp) {
+        free(out);
+        return 1;
+    }
+    c->spans = sp;
+    size_t k = 0;
+    int mi = 0, mk = 0; /* message, media within it */
+    for (size_t i = 0; i < *n; i++) {
+        int32_t t = (*ids)[i];
+        if (t != ph_img && t != ph_aud) {
+            out[k++] = t;
+            continue;
+        }
+        while (mi < c->n_hist && mk >= c->hist[mi].n_media) mi++, mk = 0;
+        if (mi == c->n_hist) { /* a placeholder the user typed: keep it as text */
+            out[k++] = t;
+            continue;
+        }
+        cli_media *m = &c->hist[mi].media[mk++];
+        if (m->image != (t == ph_img)) {
+            fprintf(stderr, "gemma4c: internal: media order mismatch\n");
+            free(out);
+            return 1;
+        }
+        out[k++] = m->image ? boi : boa;
+        sp[c->n_spans++] = (g4_media_span){(int)k, m->n_tokens, m->embd, m->image};
+        for (int r = 0; r < m->n_tokens; r++) out[k++] = t;
+        out[k++] = m->image ? eoi : eoa;
+    }
+    free(*ids);
+    *ids = out;
+    *n = k;
+    return 0;
 }
 
 /* Rendered and tokenized prompt for the whole conversation. */
@@ -130,6 +225,7 @@ static int build_prompt(chat *c, int32_t **ids, size_t *n) {
         cli_die("cannot tokenize the prompt", &err);
         goto done;
     }
+    if (expand_media(c, ids, n)) goto done;
     if (c->o->verbose) fprintf(stderr, "%s[prompt: %zu tokens]%s\n", c->color ? DIM : "", *n, c->color ? RESET : "");
     rc = 0;
 done:
@@ -205,6 +301,9 @@ static int answer(chat *c, g4_gen_result *res) {
     gp.on_text = on_text;
     gp.on_tool_call = on_tool_call;
     gp.should_stop = should_stop;
+    gp.media = c->spans;
+    gp.n_media = c->n_spans;
+    gp.mask = c->o->image_mode && !strcmp(c->o->image_mode, "llamacpp") ? G4_MASK_LLAMACPP : G4_MASK_HF;
     gp.user = c;
     g4_buf_clear(&c->content);
     g4_buf_clear(&c->reasoning);
@@ -246,12 +345,25 @@ static int chat_open(chat *c, const cli_opts *o) {
     g4_error err = {0};
     c->v = g4_engine_vocab(c->e, &err);
     if (!c->v) return cli_die("no tokenizer", &err);
-    if (g4_gen_create(c->e, o->ctx, 0, &c->gen, &err)) return cli_die("cannot create a session", &err);
+    int n_batch = 0;
+    if (o->n_media) { /* the projector, and every file of the command line, up front */
+        if (cli_media_open(o, c->e, &c->proj)) return 1;
+        for (int i = 0; i < o->n_media; i++) {
+            if (cli_media_embed(o, c->e, c->proj, &o->media[i], &c->pending[c->n_pending])) return 1;
+            if (c->pending[c->n_pending].n_tokens + 2 > n_batch) n_batch = c->pending[c->n_pending].n_tokens + 2;
+            c->n_pending++;
+        }
+        if (n_batch < 512) n_batch = 512;
+    }
+    if (g4_gen_create(c->e, o->ctx, n_batch, &c->gen, &err)) return cli_die("cannot create a session", &err);
     return 0;
 }
 
 static void chat_close(chat *c) {
     clear_hist(c);
+    for (int i = 0; i < c->n_pending; i++) cli_media_free(&c->pending[i]);
+    free(c->spans);
+    g4_mmproj_close(c->proj);
     free(c->hist);
     free(c->system);
     g4_buf_free(&c->content);
@@ -271,7 +383,7 @@ int cmd_run(const cli_opts *o) {
     }
     chat c;
     int rc = chat_open(&c, o);
-    if (!rc && !push_msg(&c, "user", prompt)) rc = 1;
+    if (!rc && (!push_msg(&c, "user", prompt) || !attach_pending(&c))) rc = 1;
     free(prompt);
     signal(SIGINT, on_sigint);
     g4_gen_result r;
@@ -293,6 +405,7 @@ static void chat_help(void) {
           "  /system TEXT      set the system prompt (and forget the conversation)\n"
           "  /think on|off     let the model think before answering\n"
           "  /save FILE        write the conversation as JSON messages (for `gemma4c template`)\n"
+          "  /image FILE, /audio FILE  attach media to the next message (needs the mmproj)\n"
           "  /quit, /exit      leave (Ctrl-D too); Ctrl-C stops an answer\n"
           "  end a line with \\ to continue it on the next line, or wrap a block in \"\"\"\n",
           stderr);
@@ -403,6 +516,17 @@ int cmd_chat(const cli_opts *o) {
             } else if (!strcmp(s, "/save")) {
                 if (!*arg) fprintf(stderr, "usage: /save FILE\n");
                 else save_conversation(&c, arg);
+            } else if (!strcmp(s, "/image") || !strcmp(s, "/audio")) {
+                cli_media_arg ma = {arg, !strcmp(s, "/image")};
+                if (!*arg) fprintf(stderr, "usage: %s FILE\n", s);
+                else if (c.n_pending == CLI_MAX_MEDIA) fprintf(stderr, "at most %d files per message\n", CLI_MAX_MEDIA);
+                else if (!c.proj && cli_media_open(o, c.e, &c.proj)) fprintf(stderr, "(no media without a projector)\n");
+                else if (!cli_media_embed(o, c.e, c.proj, &ma, &c.pending[c.n_pending])) {
+                    if (c.pending[c.n_pending].n_tokens + 2 > 512)
+                        fprintf(stderr, "note: %d soft tokens; larger than one batch\n", c.pending[c.n_pending].n_tokens);
+                    fprintf(stderr, "attached %s (%d tokens) to the next message\n", arg, c.pending[c.n_pending].n_tokens);
+                    c.n_pending++;
+                }
             } else if (!strcmp(s, "/help") || !strcmp(s, "/?")) {
                 chat_help();
             } else {
@@ -415,7 +539,7 @@ int cmd_chat(const cli_opts *o) {
             free(in);
             continue;
         }
-        bool ok = push_msg(&c, "user", in);
+        bool ok = push_msg(&c, "user", in) && attach_pending(&c);
         free(in);
         if (!ok) {
             rc = 1;

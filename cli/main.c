@@ -34,6 +34,9 @@ static void usage(FILE *f) {
             "      OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions,\n"
             "      /v1/models, /health, /tokenize, /detokenize); --parallel slots are decoded\n"
             "      together, --ctx is each slot's context, --max-body defaults to 64 MiB\n"
+            "  gemma4c media -m MODEL [--mmproj PROJ] (--image FILE | --audio FILE)\n"
+            "                [--image-mode hf|llamacpp] --out FILE.gld\n"
+            "      the projected media embeddings [n_tokens, n_embd] as a GLD1 file (12B)\n"
             "  gemma4c tokenize -m MODEL [--special] [--bos] TEXT\n"
             "      token ids of TEXT (\"-\" = stdin) as a JSON array; --special parses special\n"
             "      tokens such as <|turn>; --bos prepends <bos>\n"
@@ -67,6 +70,10 @@ static void usage(FILE *f) {
             "  --repeat-penalty X, --presence-penalty X, --frequency-penalty X\n"
             "  --seed N          random seed (default: random)\n"
             "  --stop STR        stop when STR is generated (repeatable)\n"
+            "  --image FILE, --audio FILE  attach media to the prompt (repeatable, in order;\n"
+            "                    12B: needs the mmproj file, found next to the model or in\n"
+            "                    the Ollama store, or given with --mmproj FILE)\n"
+            "  --image-mode M    hf (default: the model's definition) or llamacpp\n"
             "  -v, --verbose     print prompt/generation statistics to stderr\n"
             "  --color, --no-color  force or disable colours (default: on a tty)\n"
             "\n"
@@ -210,6 +217,24 @@ static int parse_args(int argc, char **argv, opts *o) {
                 return 2;
             }
             o->stop[o->n_stop++] = v;
+        } else if (!strcmp(a, "--mmproj")) {
+            NEED();
+            o->mmproj = v;
+        } else if (!strcmp(a, "--image") || !strcmp(a, "--audio")) {
+            NEED();
+            if (o->n_media == CLI_MAX_MEDIA) {
+                fprintf(stderr, "gemma4c: at most %d --image/--audio files\n", CLI_MAX_MEDIA);
+                return 2;
+            }
+            o->media[o->n_media].path = v;
+            o->media[o->n_media++].image = !strcmp(a, "--image");
+        } else if (!strcmp(a, "--image-mode")) {
+            NEED();
+            if (strcmp(v, "hf") && strcmp(v, "llamacpp")) {
+                fprintf(stderr, "gemma4c: --image-mode: expected 'hf' (default) or 'llamacpp', got '%s'\n", v);
+                return 2;
+            }
+            o->image_mode = v;
         } else if (!strcmp(a, "--host")) {
             NEED();
             o->host = v;
@@ -658,7 +683,7 @@ int main(int argc, char **argv) {
     if (r < 0) return 0;
     if (r) return r;
     static const char *const known[] = {"info", "logits", "bench", "run", "chat", "tokenize",
-                                        "detokenize", "template", "serve"};
+                                        "detokenize", "template", "serve", "media"};
     bool ok = false;
     for (size_t i = 0; i < sizeof known / sizeof *known; i++) ok |= !strcmp(o.cmd, known[i]);
     if (!ok) {
@@ -679,6 +704,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(o.cmd, "detokenize")) rc = cmd_detokenize(&o);
     else if (!strcmp(o.cmd, "template")) rc = cmd_template(&o);
     else if (!strcmp(o.cmd, "serve")) rc = cmd_serve(&o);
+    else if (!strcmp(o.cmd, "media")) rc = cmd_media(&o);
     free(resolved);
     return rc;
 }

@@ -129,17 +129,40 @@ g4_status g4_session_create(g4_engine *e, const g4_session_config *cfg, g4_sessi
                             g4_error *err);
 void g4_session_free(g4_session *s);
 
+/* How the rows of a non-causal group (the soft tokens of one image) attend to each
+ * other. Outside groups attention is causal (and windowed on sliding layers) in both. */
+typedef enum {
+    G4_MASK_HF = 0,  /* the model's definition (Hugging Face generate): on sliding-window
+                        layers a group row also sees the later rows of its group (past keys
+                        stay window-bounded); full-attention layers stay causal. Models with
+                        per-layer embeddings (E2B/E4B) keep groups causal everywhere. */
+    G4_MASK_LLAMACPP /* llama.cpp (Aug 2026): group rows see the whole group in every layer
+                        (sliding layers still hide keys window or more positions back) */
+} g4_mask_mode;
+
 /* One batch of tokens. Row i is token tokens[i] of sequence seq[i] (NULL = all 0) at
  * position pos[i]. Positions of one sequence must continue that sequence: the first row
  * of a sequence in the batch has position = its current length, later rows +1 each.
  * logits: NULL, or out[n_out][n_vocab] for the rows with want[i] (want NULL = only the
- * last row of the batch). */
+ * last row of the batch).
+ *
+ * Multimodal rows (docs/MULTIMODAL.md): embd[i] != NULL makes row i's input the n_embd
+ * floats embd[i] (a projected image/audio soft token, inserted as is: not scaled by
+ * sqrt(n_embd); tokens[i] is ignored, and tokens may be NULL when every row has one).
+ * group[i] > 0 puts row i in non-causal group group[i] of its sequence (0 = none): the
+ * rows of a group are consecutive positions of one sequence, all in this call (a group
+ * continued by the next call is refused; use distinct ids for adjacent groups), and
+ * `mask` says how they see each other. Zero-initialised fields give a text batch. */
 typedef struct {
     int n;
     const int32_t *tokens;
     const int32_t *pos;
     const int32_t *seq;
     const bool *want;
+    const float *const *embd; /* NULL, or per row: NULL = token, else n_embd floats (borrowed) */
+    int n_embd;               /* width of the embd rows: must equal the model's n_embd */
+    const int32_t *group;     /* NULL = no groups */
+    g4_mask_mode mask;
 } g4_batch;
 
 g4_status g4_session_decode(g4_session *s, const g4_batch *b, float *logits, g4_error *err);
@@ -163,6 +186,8 @@ g4_status g4_session_truncate(g4_session *s, int seq, int n_pos, g4_error *err);
  * model that is not found fails with G4_ERR_IO and a message that says where it looked
  * and how to get the model. */
 g4_status g4_model_resolve(const char *name, char **path, g4_error *err);
+/* For an Ollama model name: the projector (mmproj) blob of the same manifest, if any. */
+g4_status g4_model_resolve_projector(const char *name, char **path, g4_error *err);
 
 /* Number of vocabulary entries (logit row width). */
 int g4_engine_n_vocab(const g4_engine *e);

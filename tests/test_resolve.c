@@ -69,8 +69,8 @@ static const char *manifest(const char *digest) {
              "\"config\":{\"mediaType\":\"application/vnd.docker.container.image.v1+json\",\"digest\":\"sha256:00\",\"size\":1},"
              "\"layers\":[{\"mediaType\":\"application/vnd.ollama.image.template\",\"digest\":\"sha256:aa\",\"size\":1},"
              "{\"mediaType\":\"application/vnd.ollama.image.model\",\"digest\":\"sha256:%s\",\"size\":4},"
-             "{\"mediaType\":\"application/vnd.ollama.image.projector\",\"digest\":\"sha256:bb\",\"size\":1}]}",
-             digest);
+             "{\"mediaType\":\"application/vnd.ollama.image.projector\",\"digest\":\"sha256:cccc%s\",\"size\":1}]}",
+             digest, digest);
     return buf;
 }
 
@@ -91,6 +91,20 @@ static void test_ollama(void) {
     write_file(manifest("../../etc"), "%s/manifests/registry.ollama.ai/library/evil/latest", store);
 
     expect("gemma4:12b", "/blobs/sha256-1111", NULL);
+    {
+        write_file("PROJ", "%s/blobs/sha256-cccc1111", store);
+        char *pp = NULL;
+        g4_error e = {0};
+        T_CHECKF(g4_model_resolve_projector("gemma4:12b", &pp, &e) == G4_OK && pp &&
+                     strstr(pp, "/blobs/sha256-cccc1111"), "projector: %s", e.msg);
+        free(pp);
+        pp = NULL;
+        T_CHECK(g4_model_resolve_projector("gemma4", &pp, &e) != G4_OK && strstr(e.msg, "missing")); /* blob absent */
+        free(pp);
+        pp = NULL;
+        T_CHECK(g4_model_resolve_projector("./x.gguf", &pp, &e) != G4_OK);
+        free(pp);
+    }
     expect("gemma4", "/blobs/sha256-2222", NULL);
     expect("gemma4:latest", "/blobs/sha256-2222", NULL);
     expect("someone/tiny:q4", "/blobs/sha256-3333", NULL);

@@ -372,6 +372,61 @@ g4_status g4_tokpipe_end(g4_tokpipe *t, g4_error *err) {
     return G4_OK;
 }
 
+/* Evaluates prompt[from..n) with media rows, in batches that never split a media span. */
+static g4_status eval_media(g4_gen *g, const int32_t *prompt, int from, int n, const g4_gen_params *p, g4_error *err) {
+    const int B = g->s->f.n_batch;
+    const int E = g->s->e->m->hp.n_embd;
+    for (int i = 0; i < p->n_media; i++) {
+        const g4_media_span *m = &p->media[i];
+        if (m->pos < 0 || m->n <= 0 || m->pos + m->n > n || (i && m->pos < p->media[i - 1].pos + p->media[i - 1].n))
+            return g4_fail(err, G4_ERR_ARG, "media span %d is outside the prompt or overlaps another", i);
+        if (m->n > B)
+            return g4_fail(err, G4_ERR_ARG, "a media item needs %d soft tokens but the batch holds %d", m->n, B);
+    }
+    int32_t *pos = malloc((size_t)B * sizeof *pos), *grp = malloc((size_t)B * sizeof *grp);
+    const float **rows = malloc((size_t)B * sizeof *rows);
+    bool *want = malloc((size_t)B * sizeof *want);
+    g4_status st = G4_OK;
+    if (!pos || !grp || !rows || !want) st = g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    int mi = 0;
+    while (mi < p->n_media && p->media[mi].pos + p->media[mi].n <= from) mi++;
+    for (int done = from; !st && done < n;) {
+        int m = n - done < B ? n - done : B;
+        /* do not cut a span: end the chunk before a span that does not fit */
+        for (int j = mi; j < p->n_media; j++) {
+            const g4_media_span *sp = &p->media[j];
+            if (sp->pos >= done + m) break;
+            if (sp->pos + sp->n > done + m && sp->pos > done) m = sp->pos - done;
+        }
+        for (int r = 0; r < m; r++) {
+            const int at = done + r;
+            pos[r] = at;
+            grp[r] = 0;
+            rows[r] = NULL;
+            want[r] = at == n - 1;
+            for (int j = mi; j < p->n_media; j++) {
+                const g4_media_span *sp = &p->media[j];
+                if (at < sp->pos) break;
+                if (at < sp->pos + sp->n) {
+                    rows[r] = sp->embd + (size_t)(at - sp->pos) * E;
+                    grp[r] = sp->group ? j + 1 : 0;
+                    break;
+                }
+            }
+        }
+        g4_batch b = {.n = m, .tokens = prompt + done, .pos = pos, .seq = NULL, .want = want,
+                      .embd = rows, .n_embd = E, .group = grp, .mask = p->mask};
+        st = g4_session_decode(g->s, &b, done + m == n ? g->logits : NULL, err);
+        done += m;
+        while (mi < p->n_media && p->media[mi].pos + p->media[mi].n <= done) mi++;
+    }
+    free(pos);
+    free(grp);
+    free(rows);
+    free(want);
+    return st;
+}
+
 g4_status g4_gen_run(g4_gen *g, const int32_t *prompt, size_t n_prompt, const g4_gen_params *p,
                      g4_gen_result *res, g4_error *err) {
     memset(res, 0, sizeof *res);
@@ -385,13 +440,22 @@ g4_status g4_gen_run(g4_gen *g, const int32_t *prompt, size_t n_prompt, const g4
     /* prompt */
     double t0 = now_s();
     int c = reuse_prefix(g, prompt, n);
+    if (p->n_media && c > p->media[0].pos) { /* placeholders do not identify the media */
+        if (g4_session_truncate(g->s, 0, p->media[0].pos, NULL)) g4_session_truncate(g->s, 0, 0, NULL), c = 0;
+        else c = p->media[0].pos;
+        g->n_cache = c;
+    }
     res->n_prompt = n;
     res->n_cached = c;
-    if ((st = g4_session_eval(g->s, prompt + c, n - c, false, g->logits, err))) {
+    if (p->n_media) st = eval_media(g, prompt, c, n, p, err);
+    else st = g4_session_eval(g->s, prompt + c, n - c, false, g->logits, err);
+    if (st) {
         g4_gen_reset(g);
         goto done;
     }
     memcpy(g->cache + c, prompt + c, (size_t)(n - c) * sizeof *prompt);
+    for (int i = 0; i < p->n_media; i++) /* never match a later prompt's placeholders */
+        for (int k = 0; k < p->media[i].n; k++) g->cache[p->media[i].pos + k] = -1;
     g->n_cache = n;
     g4_tokpipe_prompt(&t, prompt, n);
     double t1 = now_s();

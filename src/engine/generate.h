@@ -36,6 +36,14 @@ typedef enum {
 
 const char *g4_finish_name(g4_finish f); /* "stop", "length", "tool_calls", "cancelled" */
 
+/* Soft tokens of an image or audio clip inside a prompt: prompt[pos .. pos + n) are
+ * placeholder ids whose inputs are the rows of embd (docs/MULTIMODAL.md). */
+typedef struct {
+    int pos, n;
+    const float *embd; /* [n][n_embd] */
+    bool group;        /* an image: its rows see each other (mask mode) */
+} g4_media_span;
+
 typedef struct {
     int n_predict;             /* max new tokens; < 0 = until the model stops or the context is full */
     g4_sampler_params sampling;
@@ -46,6 +54,9 @@ typedef struct {
     const g4_grammar *grammar; /* constrain the output (JSON schema, tool call), or NULL */
     const g4_gvocab *gvocab;   /* the vocabulary's token table for grammars (g4_gvocab_new) */
     bool ignore_eos;           /* never end on an end-of-generation token (llama.cpp's ignore_eos) */
+    const g4_media_span *media; /* sorted by pos, not overlapping; NULL = text only */
+    int n_media;
+    g4_mask_mode mask;          /* how image rows see each other */
     int top_logprobs;          /* < 0: no log-probabilities; else on_token gets the chosen
                                   token's and this many (<= 20) alternatives' */
     /* Deltas of visible content or reasoning (parse), or raw text (!parse). */

@@ -25,6 +25,8 @@
 #include "core/status.h"
 #include "g4.h"
 
+#define OLLAMA_MODEL "application/vnd.ollama.image.model"
+
 static bool is_file(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
@@ -230,8 +232,8 @@ static int ollama_roots(char *roots[3]) {
     return n;
 }
 
-static g4_status manifest_blob(const char *root, const char *manifest, const char *shown, char **out,
-                               g4_error *err) {
+static g4_status manifest_blob(const char *root, const char *manifest, const char *shown, const char *media_type,
+                               char **out, g4_error *err) {
     size_t len = 0;
     char *text = read_small(manifest, 1 << 20, &len);
     if (!text) return g4_fail(err, G4_ERR_IO, "%s: cannot read the Ollama manifest %s", shown, manifest);
@@ -248,15 +250,14 @@ static g4_status manifest_blob(const char *root, const char *manifest, const cha
         const g4_json *mt = g4_json_get(l, "mediaType"), *dg = g4_json_get(l, "digest");
         size_t mlen;
         const char *m = mt ? g4_json_string(mt, &mlen) : NULL;
-        if (m && mlen == strlen("application/vnd.ollama.image.model") &&
-            !memcmp(m, "application/vnd.ollama.image.model", mlen) && dg) {
+        if (m && mlen == strlen(media_type) && !memcmp(m, media_type, mlen) && dg) {
             digest = g4_json_string(dg, &dlen);
             break;
         }
     }
     st = G4_OK;
     if (!digest || dlen < 8 || dlen > 100 || strncmp(digest, "sha256:", 7)) {
-        st = g4_fail(err, G4_ERR_FORMAT, "%s: the Ollama manifest %s has no model layer", shown, manifest);
+        st = g4_fail(err, G4_ERR_FORMAT, "%s: the Ollama manifest %s has no %s layer", shown, manifest, media_type);
     } else {
         for (size_t i = 7; i < dlen; i++)
             if (!strchr("0123456789abcdef", digest[i])) {
@@ -276,7 +277,7 @@ static g4_status manifest_blob(const char *root, const char *manifest, const cha
     return st;
 }
 
-static g4_status resolve_ollama(const char *name, char **out, g4_error *err) {
+static g4_status resolve_ollama(const char *name, const char *media_type, char **out, g4_error *err) {
     /* [HOST/][NAMESPACE/]MODEL[:TAG] */
     const char *colon = strrchr(name, ':');
     const char *slash = strrchr(name, '/');
@@ -313,7 +314,7 @@ static g4_status resolve_ollama(const char *name, char **out, g4_error *err) {
         if (!man) continue;
         g4_buf_printf(&looked, "%s%s", looked.n ? ", " : "", man);
         if (is_file(man)) {
-            st = manifest_blob(roots[r], man, name, out, err);
+            st = manifest_blob(roots[r], man, name, media_type, out, err);
             found = !st;
         }
         free(man);
@@ -339,5 +340,13 @@ g4_status g4_model_resolve(const char *name, char **path, g4_error *err) {
         *path = strdup(name);
         return *path ? G4_OK : g4_fail(err, G4_ERR_NOMEM, "out of memory");
     }
-    return resolve_ollama(name, path, err);
+    return resolve_ollama(name, OLLAMA_MODEL, path, err);
+}
+
+g4_status g4_model_resolve_projector(const char *name, char **path, g4_error *err) {
+    *path = NULL;
+    if (!name || !*name || !strncmp(name, "hf:", 3) || name[0] == '/' || name[0] == '.' || name[0] == '~' ||
+        ends_with_ci(name, ".gguf") || is_file(name))
+        return g4_fail(err, G4_ERR_IO, "%s is not an Ollama model name", name ? name : "(null)");
+    return resolve_ollama(name, "application/vnd.ollama.image.projector", path, err);
 }

@@ -1,14 +1,16 @@
 /* gemma4.c — Gemma 4 text decoder forward pass (spec §5; fixtures README "The
  * computation llama.cpp performs").
  *
- *   x = token_embd[tok] * sqrt(H)                          (+ per-layer inputs, E models)
+ *   x = token_embd[tok] * sqrt(H), or a media row's embedding as is (docs/MULTIMODAL.md)
+ *       (+ per-layer inputs, E models)
  *   per layer: attention block (q/k/v norms, NEOX RoPE, scale 1, SWA ring or full cache,
  *              KV sharing), sandwich norms, GeGLU FFN (+ routed experts on MoE layers),
  *              per-layer-embedding block (E models), layer_output_scale
  *   logits = softcap(token_embd · (rmsnorm(x) * output_norm))
  *
  * The batch rows may belong to different sequences; matmuls run over all rows at once,
- * attention reads each row's own sequence. Element-wise ops follow llama.cpp's order of
+ * attention reads each row's own sequence. Rows of a non-causal group (an image's soft
+ * tokens) also see the later rows of their group on the layers the mask mode opens. Element-wise ops follow llama.cpp's order of
  * operations so that rounding matches its CPU backend as closely as possible. */
 #include "model/gemma4.h"
 
@@ -84,7 +86,9 @@ g4_status g4_fwd_init(g4_fwd *f, const g4_model *m, const g4_kernels *k, g4_pool
     }
     f->seq_tmp = calloc(B > (size_t)n_seq ? B : (size_t)n_seq, sizeof(int32_t));
     f->seq_zero = calloc(B, sizeof(int32_t));
-    if (!f->seq_tmp || !f->seq_zero) ok = false;
+    f->grp_end = calloc(B, sizeof(int32_t));
+    f->grp_tmp = calloc(2 * (size_t)n_seq, sizeof(int32_t));
+    if (!f->seq_tmp || !f->seq_zero || !f->grp_end || !f->grp_tmp) ok = false;
     f->comp.qbuf_size = g4_matmul_qbuf_size((int64_t)B, (int64_t)max_in);
     f->comp.qbuf = malloc(f->comp.qbuf_size);
     if (!f->comp.qbuf) ok = false;
@@ -105,7 +109,7 @@ void g4_fwd_free(g4_fwd *f) {
     void *ps[] = {f->x, f->h, f->o, f->q, f->att, f->k, f->v, f->g, f->u, f->ple, f->ple_tmp,
                   f->rope_swa, f->rope_full, f->scores, f->moe_logits, f->moe_w, f->moe_out,
                   f->ex_x, f->ex_gu, f->ex_act, f->ex_out, f->moe_sel, f->ex_rows, f->seq_tmp, f->seq_zero,
-                  f->comp.qbuf, f->comp.deq};
+                  f->grp_end, f->grp_tmp, f->comp.qbuf, f->comp.deq};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
     g4_kv_free(&f->kv);
     memset(f, 0, sizeof *f);
@@ -143,6 +147,7 @@ typedef struct {
     g4_fwd *f;
     const g4_layer *L;
     const int32_t *pos, *seq;
+    const int32_t *gend; /* NULL, or per row the last key position it may see (group end) */
     int q_stride;
 } att_job;
 
@@ -157,9 +162,12 @@ static void att_rows(void *arg, int64_t r0, int64_t r1, int tid) {
     for (int64_t task = r0; task < r1; task++) {
         const int t = (int)(task / nq), h = (int)(task % nq), g = h / group;
         const int32_t p = j->pos[t], s = j->seq[t];
+        /* keys [j0, j1]: causal, window-bounded on past keys only; a row of a non-causal
+         * group also sees the later rows of its group (all written by this batch) */
         const int32_t j0 = L->is_swa && p - f->m->hp.n_swa + 1 > 0 ? p - f->m->hp.n_swa + 1 : 0;
+        const int32_t j1 = j->gend && j->gend[t] > p ? j->gend[t] : p;
         const float *q = f->q + (size_t)t * j->q_stride + (size_t)h * hd;
-        const int nk = p - j0 + 1;
+        const int nk = j1 - j0 + 1;
         for (int i = 0; i < nk; i++) {
             const float *kk = g4_kv_k(&f->kv, src, s, j0 + i) + (size_t)g * hd;
             dot(hd, &sc[i], kk, q);
@@ -212,7 +220,8 @@ static void attention_block(g4_fwd *f, int il, int n, const int32_t *pos, const 
         }
     }
 
-    att_job j = {f, L, pos, seq, qd};
+    const bool open = L->is_swa ? f->grp_swa : f->grp_full;
+    att_job j = {f, L, pos, seq, open ? f->grp_end : NULL, qd};
     g4_pool_run(f->comp.pool, (int64_t)n * nq, 1, att_rows, &j);
 
     mm(f, &L->attn_output, f->att, n, qd, f->o, H);
@@ -352,7 +361,9 @@ static void ple_inputs(g4_fwd *f, const g4_batch *b) {
     const float tok_scale = sqrtf((float)P);
     for (int t = 0; t < n; t++) {
         float *row = f->ple_tmp + (size_t)t * LP;
-        f->comp.k->dequant[pt->type]((const uint8_t *)pt->data + (size_t)b->tokens[t] * pt->row_size, row, LP);
+        /* media rows take the row of token 0 (llama.cpp; HF: the pad id, also 0) */
+        const int32_t tok = b->embd && b->embd[t] ? 0 : b->tokens[t];
+        f->comp.k->dequant[pt->type]((const uint8_t *)pt->data + (size_t)tok * pt->row_size, row, LP);
         for (int64_t i = 0; i < LP; i++) row[i] *= tok_scale;
     }
     mm(f, &m->per_layer_model_proj, f->x, n, H, f->ple, LP);
@@ -385,18 +396,61 @@ static void ple_block(g4_fwd *f, int il, int n) {
 
 /* ---- batch ---------------------------------------------------------------------------------- */
 
+/* Non-causal groups: each (sequence, id) is one run of consecutive rows of its sequence,
+ * wholly inside this call. Fills grp_end[] (the run's last position, -1 outside groups). */
+static g4_status check_groups(g4_fwd *f, const g4_batch *b, g4_error *err) {
+    const int n = b->n;
+    int32_t *cur = f->grp_tmp, *first = f->grp_tmp + f->n_seq; /* per sequence */
+    for (int s = 0; s < f->n_seq; s++) cur[s] = 0, first[s] = 1;
+    for (int i = 0; i < n; i++) {
+        const int32_t s = b->seq ? b->seq[i] : 0, g = b->group[i], p = b->pos[i];
+        if (g < 0) return g4_fail(err, G4_ERR_ARG, "row %d: group id %d is negative (0 = no group)", i, g);
+        if (g > 0 && g != cur[s]) { /* a run starts */
+            if (first[s] && f->kv.grp_id[s] == g && f->kv.grp_end[s] == p - 1)
+                return g4_fail(err, G4_ERR_ARG,
+                               "row %d: non-causal group %d of sequence %d continues from the previous "
+                               "decode call; all rows of a group (image) must be in one call (raise "
+                               "n_batch to at least the group size)", i, g, s);
+            for (int k = 0; k < i; k++)
+                if ((b->seq ? b->seq[k] : 0) == s && b->group[k] == g)
+                    return g4_fail(err, G4_ERR_ARG,
+                                   "row %d: non-causal group %d of sequence %d is not contiguous", i, g, s);
+        }
+        cur[s] = g;
+        first[s] = 0;
+    }
+    /* backwards: each row learns the end of its run */
+    int32_t *end = first;
+    for (int s = 0; s < f->n_seq; s++) cur[s] = 0, end[s] = -1;
+    for (int i = n - 1; i >= 0; i--) {
+        const int32_t s = b->seq ? b->seq[i] : 0, g = b->group[i];
+        if (g > 0 && g != cur[s]) end[s] = b->pos[i];
+        cur[s] = g;
+        f->grp_end[i] = g > 0 ? end[s] : -1;
+    }
+    return G4_OK;
+}
+
 static g4_status check_batch(g4_fwd *f, const g4_batch *b, g4_error *err) {
-    if (!b || b->n <= 0 || !b->tokens || !b->pos) return g4_fail(err, G4_ERR_ARG, "empty batch");
+    if (!b || b->n <= 0 || !b->pos) return g4_fail(err, G4_ERR_ARG, "empty batch");
     if (b->n > f->n_batch)
         return g4_fail(err, G4_ERR_ARG, "batch of %d tokens exceeds n_batch %d", b->n, f->n_batch);
+    if (b->embd && b->n_embd != f->m->hp.n_embd)
+        return g4_fail(err, G4_ERR_ARG, "embedding rows have width %d, the model needs %d", b->n_embd,
+                       f->m->hp.n_embd);
+    if (b->mask != G4_MASK_HF && b->mask != G4_MASK_LLAMACPP)
+        return g4_fail(err, G4_ERR_ARG, "unknown mask mode %d", (int)b->mask);
     int32_t *next = f->seq_tmp; /* expected position per sequence (n_seq <= n_batch, see init) */
     for (int s = 0; s < f->n_seq; s++) next[s] = f->kv.n_pos[s];
     for (int i = 0; i < b->n; i++) {
         const int32_t s = b->seq ? b->seq[i] : 0;
         if (s < 0 || s >= f->n_seq) return g4_fail(err, G4_ERR_ARG, "row %d: sequence %d out of range", i, s);
-        if (b->tokens[i] < 0 || b->tokens[i] >= f->m->hp.n_vocab)
-            return g4_fail(err, G4_ERR_ARG, "row %d: token id %d outside the vocabulary (%d)", i,
-                           b->tokens[i], f->m->hp.n_vocab);
+        if (!(b->embd && b->embd[i])) {
+            if (!b->tokens) return g4_fail(err, G4_ERR_ARG, "row %d has neither a token nor an embedding", i);
+            if (b->tokens[i] < 0 || b->tokens[i] >= f->m->hp.n_vocab)
+                return g4_fail(err, G4_ERR_ARG, "row %d: token id %d outside the vocabulary (%d)", i,
+                               b->tokens[i], f->m->hp.n_vocab);
+        }
         if (b->pos[i] != next[s])
             return g4_fail(err, G4_ERR_ARG, "row %d: position %d does not continue sequence %d (length %d)",
                            i, b->pos[i], s, next[s]);
@@ -404,7 +458,7 @@ static g4_status check_batch(g4_fwd *f, const g4_batch *b, g4_error *err) {
             return g4_fail(err, G4_ERR_CTX_FULL, "sequence %d is full: context size %d", s, f->n_ctx);
         next[s]++;
     }
-    return G4_OK;
+    return b->group ? check_groups(f, b, err) : G4_OK;
 }
 
 g4_status g4_fwd_decode(g4_fwd *f, const g4_batch *b, float *logits, g4_error *err) {
@@ -421,9 +475,18 @@ g4_status g4_fwd_decode(g4_fwd *f, const g4_batch *b, float *logits, g4_error *e
     const float emb_scale = sqrtf((float)H);
     for (int t = 0; t < n; t++) {
         float *xt = f->x + (size_t)t * H;
+        if (b->embd && b->embd[t]) { /* media soft token: inserted unscaled (spec §6.6) */
+            memcpy(xt, b->embd[t], (size_t)H * sizeof(float));
+            continue;
+        }
         f->comp.k->dequant[te->type]((const uint8_t *)te->data + (size_t)b->tokens[t] * te->row_size, xt, H);
         for (int i = 0; i < H; i++) xt[i] *= emb_scale;
     }
+    /* HF opens groups on sliding layers only and not at all for E2B/E4B (their images
+     * are causal); llama.cpp opens them everywhere */
+    const bool groups = b->group != NULL;
+    f->grp_swa = groups && (b->mask == G4_MASK_LLAMACPP || hp->n_embd_per_layer == 0);
+    f->grp_full = groups && b->mask == G4_MASK_LLAMACPP;
     emit(f, "inp_scaled", f->x, n, H);
     if (hp->n_embd_per_layer > 0) ple_inputs(f, b);
 
@@ -449,6 +512,11 @@ g4_status g4_fwd_decode(g4_fwd *f, const g4_batch *b, float *logits, g4_error *e
     for (int t = 0; t < n; t++) {
         g4_kv_mark(&f->kv, seq[t], b->pos[t], b->pos[t] + 1);
         if (b->pos[t] + 1 > f->kv.n_pos[seq[t]]) f->kv.n_pos[seq[t]] = b->pos[t] + 1;
+        /* remember the group of each sequence's last row (see check_groups) */
+        const int32_t g = b->group ? b->group[t] : 0;
+        if (g > 0 && f->kv.grp_id[seq[t]] != g) f->kv.grp_start[seq[t]] = b->pos[t];
+        f->kv.grp_id[seq[t]] = g;
+        f->kv.grp_end[seq[t]] = b->pos[t];
     }
 
     /* 3. output rows */

@@ -35,6 +35,9 @@ typedef struct {
     int32_t *ex_rows;  /* [n_batch] */
     int32_t *seq_tmp;  /* [n_batch] */
     int32_t *seq_zero; /* [n_batch] zeros: rows of a batch without seq ids */
+    int32_t *grp_end;  /* [n_batch] last position of the row's non-causal group, -1 = none */
+    int32_t *grp_tmp;  /* [2][n_seq] group bookkeeping while checking a batch */
+    bool grp_swa, grp_full; /* this batch opens its groups on sliding / full layers */
 } g4_fwd;
 
 /* swa_keep: extra sliding-window cells per sequence beyond window + n_batch, so that a

@@ -36,7 +36,10 @@ g4_status g4_kv_init(g4_kv *kv, const g4_model *m, int n_ctx, int n_seq, int n_b
     kv->v = calloc((size_t)L, sizeof *kv->v);
     kv->ring_pos = malloc((size_t)n_seq * (size_t)kv->cap_swa * sizeof *kv->ring_pos);
     kv->n_pos = calloc((size_t)n_seq, sizeof *kv->n_pos);
-    if (!kv->cap || !kv->dim || !kv->k || !kv->v || !kv->ring_pos || !kv->n_pos) goto nomem;
+    kv->grp_id = calloc((size_t)n_seq * 3, sizeof *kv->grp_id);
+    if (!kv->cap || !kv->dim || !kv->k || !kv->v || !kv->ring_pos || !kv->n_pos || !kv->grp_id) goto nomem;
+    kv->grp_start = kv->grp_id + n_seq;
+    kv->grp_end = kv->grp_id + 2 * (size_t)n_seq;
     for (size_t i = 0; i < (size_t)n_seq * (size_t)kv->cap_swa; i++) kv->ring_pos[i] = -1;
     for (int l = 0; l < L; l++) {
         const g4_layer *ly = &m->layers[l];
@@ -68,6 +71,7 @@ void g4_kv_free(g4_kv *kv) {
     free(kv->dim);
     free(kv->ring_pos);
     free(kv->n_pos);
+    free(kv->grp_id);
     memset(kv, 0, sizeof *kv);
 }
 
@@ -95,5 +99,8 @@ g4_status g4_kv_truncate(g4_kv *kv, int seq, int32_t n_pos, int n_swa, g4_error 
                        "no longer holds those positions (re-evaluate the prefix)",
                        seq, kv->n_pos[seq], n_pos);
     kv->n_pos[seq] = n_pos;
+    /* a group cut in the middle may not be continued by the next call */
+    if (kv->grp_id[seq] && n_pos <= kv->grp_start[seq]) kv->grp_id[seq] = 0;
+    else if (kv->grp_id[seq] && n_pos <= kv->grp_end[seq]) kv->grp_end[seq] = n_pos - 1;
     return G4_OK;
 }

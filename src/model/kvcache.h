@@ -21,6 +21,10 @@ typedef struct {
     float **k, **v;   /* [n_layer] -> [n_seq][cap][dim], NULL for shared layers */
     int32_t *ring_pos; /* [n_seq][cap_swa]: position held by each ring cell, -1 empty */
     int32_t *n_pos;    /* [n_seq]: current length */
+    /* [n_seq]: the non-causal group (image) the sequence's last decoded row belonged to
+     * (0 = none) and the positions it spans, so that a group continued by the next
+     * decode call (which would see only half of it) is refused. */
+    int32_t *grp_id, *grp_start, *grp_end;
     uint64_t bytes;
 } g4_kv;
 
