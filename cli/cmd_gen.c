@@ -20,6 +20,7 @@
 #include "core/json.h"
 #include "engine/engine.h"
 #include "engine/generate.h"
+#include "mm/layout.h"
 #include "text/tokenize.h"
 
 #define DIM "\x1b[2m"
@@ -149,56 +150,36 @@ static void messages_json(const chat *c, g4_buf *b, bool pretty) {
  * media are taken in order of appearance in the history. */
 static int expand_media(chat *c, int32_t **ids, size_t *n) {
     c->n_spans = 0;
-    int total = 0, extra = 0;
-    for (int i = 0; i < c->n_hist; i++) {
-        total += c->hist[i].n_media;
-        for (int k = 0; k < c->hist[i].n_media; k++) extra += c->hist[i].media[k].n_tokens + 1;
-    }
+    int total = 0;
+    for (int i = 0; i < c->n_hist; i++) total += c->hist[i].n_media;
     if (!total) return 0;
-    const g4_vocab *v = c->v;
-#define TOK(s) g4_vocab_find(v, s, strlen(s))
-    const int32_t ph_img = TOK("<|image|>"), ph_aud = TOK("<|audio|>"), boi = TOK("<|image>"), eoi = TOK("<image|>"),
-                  boa = TOK("<|audio>"), eoa = TOK("<audio|>");
-#undef TOK
-    if (ph_img < 0 || ph_aud < 0 || boi < 0 || eoi < 0 || boa < 0 || eoa < 0) {
-        fprintf(stderr, "gemma4c: this model's vocabulary lacks the image/audio marker tokens\n");
-        return 1;
-    }
-    int32_t *out = malloc((*n + (size_t)extra + 2) * sizeof *out);
+    g4_mm_item *items = malloc((size_t)total * sizeof *items);
     g4_media_span *sp = realloc(c->spans, (size_t)total * sizeof *sp);
-    if (!out || !sp) {
-        free(out);
+    if (!items || !sp) {
+        free(items);
         return 1;
     }
     c->spans = sp;
-    size_t k = 0;
-    int mi = 0, mk = 0; /* message, media within it */
-    for (size_t i = 0; i < *n; i++) {
-        int32_t t = (*ids)[i];
-        if (t != ph_img && t != ph_aud) {
-            out[k++] = t;
-            continue;
+    int k = 0;
+    for (int i = 0; i < c->n_hist; i++)
+        for (int j = 0; j < c->hist[i].n_media; j++) {
+            const cli_media *m = &c->hist[i].media[j];
+            items[k++] = (g4_mm_item){m->image, m->embd, m->n_tokens};
         }
-        while (mi < c->n_hist && mk >= c->hist[mi].n_media) mi++, mk = 0;
-        if (mi == c->n_hist) { /* a placeholder the user typed: keep it as text */
-            out[k++] = t;
-            continue;
-        }
-        cli_media *m = &c->hist[mi].media[mk++];
-        if (m->image != (t == ph_img)) {
-            fprintf(stderr, "gemma4c: internal: media order mismatch\n");
-            free(out);
-            return 1;
-        }
-        out[k++] = m->image ? boi : boa;
-        sp[c->n_spans++] = (g4_media_span){(int)k, m->n_tokens, m->embd, m->image};
-        for (int r = 0; r < m->n_tokens; r++) out[k++] = t;
-        out[k++] = m->image ? eoi : eoa;
+    int32_t *out = NULL;
+    size_t n_out = 0;
+    g4_error err = {0};
+    int rc = 0;
+    if (g4_mm_expand(c->v, *ids, *n, items, total, &out, &n_out, sp, &err)) {
+        rc = cli_die("media", &err);
+    } else {
+        free(*ids);
+        *ids = out;
+        *n = n_out;
+        c->n_spans = total;
     }
-    free(*ids);
-    *ids = out;
-    *n = k;
-    return 0;
+    free(items);
+    return rc;
 }
 
 /* Rendered and tokenized prompt for the whole conversation. */

@@ -39,6 +39,11 @@ int cmd_serve(const cli_opts *o) {
 #include "engine/engine.h"
 #include "engine/generate.h"
 #include "sample/grammar.h"
+#include "cli_media.h"
+#include "mm/layout.h"
+#include "mm/mm.h"
+#include "mmio/audio_io.h"
+#include "mmio/image_io.h"
 #include "server/oai.h"
 #include "server/sched.h"
 #include "text/tokenize.h"
@@ -64,9 +69,17 @@ typedef struct {
     uint64_t id_seed;
     int64_t created;
     int32_t tool_call_tok; /* <|tool_call>: banned when tool_choice is none */
+    g4_mmproj *proj;       /* NULL: no image/audio input */
+    g4_image_mode image_mode;
 } server;
 
 static server G;
+
+static int g4_engine_n_embd_(const g4_engine *e) {
+    g4_model_info mi;
+    g4_engine_info(e, &mi);
+    return mi.n_embd;
+}
 
 /* ---- one HTTP request ---- */
 
@@ -124,6 +137,9 @@ struct call {
     int n_prompt, n_cached;
     g4_grammar *grammar;
     g4_logit_bias *bias;
+    g4_mm_item *media;  /* projected images / audio, rows owned */
+    int n_media;
+    g4_media_span *spans;
     int fd; /* client socket, for hang-up detection */
     atomic_int gone;
     uint64_t call_counter;
@@ -144,6 +160,9 @@ static void call_release(call *c) {
     g4_buf_free(&c->sse);
     g4_grammar_free(c->grammar);
     free(c->bias);
+    for (int i = 0; i < c->n_media; i++) free((void *)c->media[i].embd);
+    free(c->media);
+    free(c->spans);
     g4_oai_request_free(&c->req);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
@@ -524,6 +543,177 @@ static MHD_Result handle_detokenize(struct MHD_Connection *con, const g4_buf *bo
     return r;
 }
 
+/* ---- media in requests ---- */
+
+static int b64v(unsigned char ch) {
+    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
+    if (ch == '+' || ch == '-') return 62;
+    if (ch == '/' || ch == '_') return 63;
+    return -1;
+}
+
+/* Standard or URL-safe base64, padding optional, whitespace skipped. */
+static unsigned char *b64_decode(const char *s, size_t n, size_t *out_n) {
+    unsigned char *o = malloc(n / 4 * 3 + 4);
+    if (!o) return NULL;
+    size_t k = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '=') break;
+        if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t') continue;
+        int v = b64v(ch);
+        if (v < 0) {
+            free(o);
+            return NULL;
+        }
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            o[k++] = (unsigned char)(acc >> bits);
+        }
+    }
+    *out_n = k;
+    return o;
+}
+
+/* The bytes of a media part: a data: URL or bare base64. */
+static unsigned char *media_bytes(const char *s, size_t n, const char *param, size_t *out_n, g4_oai_error *e) {
+    if (n >= 5 && !strncasecmp(s, "data:", 5)) {
+        const char *comma = memchr(s, ',', n);
+        if (!comma) {
+            g4_oai_error_invalid(e, param, "Malformed data URL (no comma).");
+            return NULL;
+        }
+        bool b64 = false;
+        for (const char *q = s; q + 7 <= comma; q++)
+            if (!strncasecmp(q, ";base64", 7)) b64 = true;
+        if (!b64) {
+            g4_oai_error_invalid(e, param, "Only base64 data URLs are supported.");
+            return NULL;
+        }
+        n -= (size_t)(comma + 1 - s);
+        s = comma + 1;
+    } else if ((n >= 7 && !strncasecmp(s, "http://", 7)) || (n >= 8 && !strncasecmp(s, "https://", 8)) ||
+               (n >= 7 && !strncasecmp(s, "file://", 7))) {
+        g4_oai_error_invalid(e, param, "Remote media URLs are not supported (the server does not download): "
+                                       "send the file as a base64 data URL (data:image/png;base64,...).");
+        return NULL;
+    }
+    unsigned char *b = b64_decode(s, n, out_n);
+    if (!b) g4_oai_error_invalid(e, param, "The media data is not valid base64.");
+    else if (*out_n == 0) {
+        free(b);
+        b = NULL;
+        g4_oai_error_invalid(e, param, "The media data is empty.");
+    }
+    return b;
+}
+
+/* Projects every image / audio part, in the order the chat template places them. */
+static bool collect_media(call *c, g4_oai_error *e) {
+    const g4_json *msgs = c->req.messages;
+    const int total = c->req.n_images + c->req.n_audio;
+    if (!total) return true;
+    if (!G.proj) {
+        g4_oai_error_invalid(e, "messages", "This server has no projector for images and audio: start it with "
+                                            "--mmproj FILE (a 12B mmproj GGUF).");
+        return false;
+    }
+    c->media = calloc((size_t)total, sizeof *c->media);
+    c->spans = calloc((size_t)total, sizeof *c->spans);
+    if (!c->media || !c->spans) {
+        g4_oai_error_server(e, "out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < g4_json_len(msgs); i++) {
+        const g4_json *m = g4_json_at(msgs, i);
+        const g4_json *content = g4_json_get(m, "content");
+        if (!g4_json_is_array(content)) continue;
+        size_t rl = 0;
+        const char *role = g4_json_get_str(m, "role", &rl);
+        if (i == 0 && role && rl == 6 && !memcmp(role, "system", 6)) continue; /* the template keeps its text only */
+        for (size_t k = 0; k < g4_json_len(content); k++) {
+            const g4_json *part = g4_json_at(content, k);
+            size_t tl = 0;
+            const char *type = g4_json_get_str(part, "type", &tl);
+            if (!type) continue;
+            bool image = (tl == 9 && !memcmp(type, "image_url", 9)) || (tl == 5 && !memcmp(type, "image", 5));
+            bool audio = (tl == 11 && !memcmp(type, "input_audio", 11)) || (tl == 5 && !memcmp(type, "audio", 5));
+            if (!image && !audio) continue;
+            char param[96];
+            snprintf(param, sizeof param, "messages[%zu].content[%zu]", i, k);
+            const g4_json *pl = g4_json_get(part, type[0] == 'i' && type[1] == 'm' ? (tl == 9 ? "image_url" : "image")
+                                                                                   : (tl == 11 ? "input_audio" : "audio"));
+            if (g4_json_is_object(pl)) pl = g4_json_get(pl, image ? "url" : "data");
+            size_t sl = 0;
+            const char *str = g4_json_is_string(pl) ? g4_json_string(pl, &sl) : NULL;
+            if (!str) {
+                g4_oai_error_invalid(e, param, "The %s part has no data.", image ? "image" : "audio");
+                return false;
+            }
+            size_t nb = 0;
+            unsigned char *bytes = media_bytes(str, sl, param, &nb, e);
+            if (!bytes) return false;
+            g4_error err = {0};
+            g4_mm_item *it = &c->media[c->n_media];
+            it->image = image;
+            float *embd = NULL;
+            int n_tok = 0;
+            bool ok = true;
+            if (image) {
+                g4_image img = {0};
+                g4_image_params ip = g4_image_params_default();
+                g4_image_plan plan;
+                float *px = NULL;
+                ok = !g4_image_decode(bytes, nb, &img, &err) && !g4_mmproj_image_params(G.proj, &ip, &err) &&
+                     !g4_image_preprocess(&ip, G.image_mode, img.rgb, img.w, img.h, &plan, &px, &err);
+                if (ok) {
+                    g4_sched_engine_lock(G.sched);
+                    ok = !g4_mm_project_image(G.proj, G.e, px, plan.height, plan.width, &embd, &n_tok, &err);
+                    g4_sched_engine_unlock(G.sched);
+                }
+                free(px);
+                g4_image_free(&img);
+            } else {
+                g4_audio_decode_opts ao = g4_audio_decode_opts_default();
+                g4_pcm pcm = {0};
+                g4_audio_params ap = g4_audio_params_default();
+                float *frames = NULL;
+                int64_t nf = 0;
+                ok = !g4_audio_decode_memory(bytes, nb, &ao, &pcm, &err) && !g4_mmproj_audio_params(G.proj, &ap, &err);
+                if (ok) {
+                    int64_t want = g4_audio_n_frames(&ap, pcm.n_samples);
+                    frames = want > 0 ? malloc((size_t)want * (size_t)ap.frame_size * sizeof *frames) : NULL;
+                    ok = frames && !g4_audio_frames(&ap, pcm.samples, pcm.n_samples, frames, want * ap.frame_size, &nf, &err);
+                    if (!frames && !err.msg[0]) snprintf(err.msg, sizeof err.msg, "no audio frames");
+                }
+                if (ok) {
+                    g4_sched_engine_lock(G.sched);
+                    ok = !g4_mm_project_audio(G.proj, G.e, frames, (int)nf, &embd, &n_tok, &err);
+                    g4_sched_engine_unlock(G.sched);
+                }
+                free(frames);
+                g4_pcm_free(&pcm);
+            }
+            free(bytes);
+            if (!ok) {
+                g4_oai_error_invalid(e, param, "Cannot use this %s: %s", image ? "image" : "audio", err.msg);
+                free(embd);
+                return false;
+            }
+            it->embd = embd;
+            it->n_tokens = n_tok;
+            c->n_media++;
+        }
+    }
+    return true;
+}
+
 static int client_fd(struct MHD_Connection *con) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
     return ci ? (int)ci->connect_fd : -1;
@@ -564,6 +754,18 @@ static MHD_Result handle_completion(struct MHD_Connection *con, const g4_buf *bo
         if (g4_tokenize(G.v, g4_buf_str(&text), text.n, add_bos, true, &ids, &n_ids, &err)) {
             g4_oai_error_invalid(&e, chat ? "messages" : "prompt", "cannot tokenize the prompt: %s", err.msg);
             goto fail;
+        }
+        if (chat && !collect_media(c, &e)) goto fail;
+        if (c->n_media) {
+            int32_t *x = NULL;
+            size_t nx = 0;
+            if (g4_mm_expand(G.v, ids, n_ids, c->media, c->n_media, &x, &nx, c->spans, &err)) {
+                g4_oai_error_invalid(&e, "messages", "%s", err.msg);
+                goto fail;
+            }
+            free(ids);
+            ids = x;
+            n_ids = nx;
         }
     }
     const int n_ctx = g4_sched_n_ctx(G.sched);
@@ -626,6 +828,8 @@ static MHD_Result handle_completion(struct MHD_Connection *con, const g4_buf *bo
         d.gen.gvocab = G.gv;
         d.gen.top_logprobs = rq->logprobs ? rq->top_logprobs : -1;
         d.gen.ignore_eos = rq->ignore_eos;
+        d.gen.media = c->spans;
+        d.gen.n_media = c->n_media;
         d.on_event = on_event;
         d.user = h;
         atomic_fetch_add(&c->refs, 1);
@@ -918,7 +1122,23 @@ int cmd_serve(const cli_opts *o) {
         cli_die("cannot prepare constrained decoding", &err);
         goto done;
     }
-    g4_sched_config sc = {.n_slots = o->parallel > 0 ? o->parallel : 1, .n_ctx = o->ctx, .n_batch = 0, .max_queue = 0};
+    if (o->image_mode) g4_image_mode_parse(o->image_mode, &G.image_mode);
+    {
+        char *pp = cli_find_mmproj(o);
+        if (pp) {
+            if (g4_mmproj_open(pp, g4_engine_n_embd_(G.e), &G.proj, &err)) {
+                fprintf(stderr, "gemma4c serve: %s: %s\n", pp, err.msg);
+                free(pp);
+                if (o->mmproj) goto done; /* asked for explicitly: an error */
+                err = (g4_error){0};
+            } else {
+                fprintf(stderr, "gemma4c serve: images and audio via %s\n", pp);
+                free(pp);
+            }
+        }
+    }
+    g4_sched_config sc = {.n_slots = o->parallel > 0 ? o->parallel : 1, .n_ctx = o->ctx, .n_batch = 0, .max_queue = 0,
+                          .mask = G.image_mode == G4_IMAGE_MODE_LLAMACPP ? G4_MASK_LLAMACPP : G4_MASK_HF};
     if (g4_sched_create(G.e, &sc, &G.sched, &err)) {
         cli_die("cannot create the slots", &err);
         goto done;
@@ -945,6 +1165,7 @@ done:
     MHD_stop_daemon(d);
     if (lsock != MHD_INVALID_SOCKET) close(lsock);
     g4_gvocab_free(G.gv);
+    g4_mmproj_close(G.proj);
     g4_engine_free(G.e);
     return rc;
 }

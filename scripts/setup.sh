@@ -1,7 +1,8 @@
 #!/bin/sh
 # setup.sh — install the Debian/Ubuntu packages gemma4c needs to build and test.
 # As root it runs apt-get; otherwise it prints the exact command to run.
-# Required: a C compiler, make, cmake, pkg-config, libmicrohttpd (the HTTP server). Optional (tests are skipped without them):
+# Required: a C compiler, make, cmake, pkg-config, libmicrohttpd (the HTTP server),
+# stb_image, libwebp, libsndfile, libsamplerate (image and audio input). Optional (tests are skipped without them):
 # python3 (independent golden checker), clang (compile-checks the ARM NEON kernels),
 # node + npm (the live check of the chat renderer against the reference Jinja engine,
 # npm package @huggingface/jinja pinned in tests/chat/package-lock.json; the committed
@@ -25,6 +26,11 @@ have_cmd cmake || need="$need cmake"
 have_cmd pkg-config || need="$need pkg-config"
 # the HTTP server (gemma4c serve) is built on libmicrohttpd
 [ -f /usr/include/microhttpd.h ] || need="$need libmicrohttpd-dev"
+# image and audio files: stb_image (libstb-dev), WebP, libsndfile, libsamplerate
+[ -f /usr/include/stb/stb_image.h ] || [ -f /usr/include/stb_image.h ] || need="$need libstb-dev"
+[ -f /usr/include/webp/decode.h ] || need="$need libwebp-dev"
+[ -f /usr/include/sndfile.h ] || need="$need libsndfile1-dev"
+[ -f /usr/include/samplerate.h ] || need="$need libsamplerate0-dev"
 want=""
 have_cmd python3 || want="$want python3"
 have_cmd clang || want="$want clang"

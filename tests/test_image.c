@@ -144,6 +144,25 @@ static uint8_t *make_picture(int w, int h, uint32_t seed) {
     return p;
 }
 
+/* Random bit flips / byte changes of a valid file: decoding must end cleanly (never a
+ * crash; ASan/UBSan builds check memory and undefined behaviour). */
+static void flip_test(const bytes *file, int iters) {
+    { static int ns = 0; char nm[64]; snprintf(nm, sizeof nm, "/tmp/img_seed_%d.bin", ns++); FILE *dbg = fopen(nm, "wb"); fwrite(file->p, 1, file->n, dbg); fclose(dbg); } /*DBG*/
+    for (int it = 0; it < iters; it++) {
+        bytes b = {0};
+        put(&b, file->p, file->n);
+        int flips = 1 + (int)(rnd() % 4);
+        for (int k = 0; k < flips; k++) b.p[8 + rnd() % (b.n - 8)] ^= (uint8_t)(1u << (rnd() % 8));
+        g4_image img;
+        g4_error e = {0};
+        { FILE *dbg = fopen("/tmp/img_last.bin", "wb"); fwrite(b.p, 1, b.n, dbg); fclose(dbg); } /*DBG*/
+        g4_status st = g4_image_decode(b.p, b.n, &img, &e);
+        T_CHECK(st == G4_OK ? img.rgb != NULL && img.w > 0 : img.rgb == NULL && e.msg[0]);
+        g4_image_free(&img);
+        free(b.p);
+    }
+}
+
 /* ==== the goldens: llama.cpp mode ==== */
 
 static g4_image_params tiny_params(void) {
@@ -607,6 +626,7 @@ static void test_bmp_gif(void) {
         g4_image_free(&img);
     }
     T_CHECK(n_clean == bmp.n && n_refused >= 54);
+    flip_test(&bmp, 200);
     free(bmp.p);
     /* zero width, huge declared size (within the side limit but 900 Mpx), beyond the side limit */
     static const int dims[][2] = {{0, 3}, {5, 0}, {30000, 30000}, {100000, 1}, {40000, 2}};
@@ -651,6 +671,7 @@ static void test_bmp_gif(void) {
         }
         T_CHECKF(g_clean == gif.n && g_refused >= 25, "truncated gifs: %zu clean, %zu refused of %zu",
                  g_clean, g_refused, gif.n);
+        flip_test(&gif, 200);
         free(gif.p);
     }
     /* huge declared GIF screen */
@@ -809,22 +830,6 @@ static bytes with_exif(const bytes *jpg, int o, bool big_endian) {
     return b;
 }
 
-static void flip_test(const bytes *file, int iters) {
-    { static int ns = 0; char nm[64]; snprintf(nm, sizeof nm, "/tmp/img_seed_%d.bin", ns++); FILE *dbg = fopen(nm, "wb"); fwrite(file->p, 1, file->n, dbg); fclose(dbg); } /*DBG*/
-    for (int it = 0; it < iters; it++) {
-        bytes b = {0};
-        put(&b, file->p, file->n);
-        int flips = 1 + (int)(rnd() % 4);
-        for (int k = 0; k < flips; k++) b.p[8 + rnd() % (b.n - 8)] ^= (uint8_t)(1u << (rnd() % 8));
-        g4_image img;
-        g4_error e = {0};
-        { FILE *dbg = fopen("/tmp/img_last.bin", "wb"); fwrite(b.p, 1, b.n, dbg); fclose(dbg); } /*DBG*/
-        g4_status st = g4_image_decode(b.p, b.n, &img, &e);
-        T_CHECK(st == G4_OK ? img.rgb != NULL && img.w > 0 : img.rgb == NULL && e.msg[0]);
-        g4_image_free(&img);
-        free(b.p);
-    }
-}
 
 #if defined(HAVE_STB_WRITE)
 static void test_png(void) {
@@ -1055,6 +1060,8 @@ static void test_webp(void) {
         g4_image_free(&img);
     }
     T_CHECKF(refused == n, "truncated webp: %zu of %zu refused", refused, n);
+    bytes wb = {out, n, n};
+    flip_test(&wb, 200);
     WebPFree(out);
     free(pic);
 }

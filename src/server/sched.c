@@ -43,16 +43,20 @@ typedef struct {
 struct g4_sched {
     g4_engine *e;
     g4_session *sess;
-    int n_slots, n_ctx, n_batch, max_queue, V;
+    int n_slots, n_ctx, n_batch, max_queue, V, n_embd;
+    g4_mask_mode mask;
     slot *slots;
     /* batch buffers */
-    int32_t *b_tok, *b_pos, *b_seq;
+    int32_t *b_tok, *b_pos, *b_seq, *b_grp;
+    const float **b_embd;
     bool *b_want;
     int *b_slot; /* want row -> slot index */
+    bool *b_tried; /* slots considered for prefill in this step */
     float *logits;
     pthread_t thread;
     bool thread_started;
     pthread_mutex_t mu;
+    pthread_mutex_t engine_mu; /* held while the engine computes (steps, media projection) */
     pthread_cond_t cv;
     g4_job *q_head, *q_tail;
     int n_queued;
@@ -199,6 +203,7 @@ static void start_slot(g4_sched *s, slot *sl) {
     sl->pipe_live = true;
     int c = lcp(sl->cache, sl->n_cache, j->prompt, j->n_prompt);
     if (c == j->n_prompt) c--; /* the last prompt token is evaluated again for its logits */
+    if (j->gen.n_media && c > j->gen.media[0].pos) c = j->gen.media[0].pos; /* placeholders don't identify media */
     c = cut_back(s, sl, c);
     sl->n_done = c;
     sl->res.n_prompt = j->n_prompt;
@@ -235,32 +240,56 @@ static void step(g4_sched *s) {
         s->b_pos[n] = sl->n_cache;
         s->b_seq[n] = sl->seq;
         s->b_want[n] = true;
+        s->b_embd[n] = NULL;
+        s->b_grp[n] = 0;
         s->b_slot[n_want++] = i;
         n++;
     }
     /* then prompt chunks, oldest admission first, in the remaining budget */
+    for (int i = 0; i < s->n_slots; i++) s->b_tried[i] = false;
     for (int pass = 0; pass < s->n_slots && n < s->n_batch; pass++) {
         slot *sl = NULL;
         for (int i = 0; i < s->n_slots; i++) {
             slot *c = &s->slots[i];
-            if (c->state == SLOT_PREFILL && c->n_done < c->job->n_prompt && (!sl || c->last_used < sl->last_used) &&
-                c->n_cache == c->n_done)
+            if (c->state == SLOT_PREFILL && !s->b_tried[i] && c->n_done < c->job->n_prompt &&
+                (!sl || c->last_used < sl->last_used) && c->n_cache == c->n_done)
                 sl = c;
         }
+        if (sl) s->b_tried[sl - s->slots] = true;
         if (!sl) break;
         if (atomic_load(&sl->job->cancel)) {
             sl->pipe.finish = G4_FINISH_CANCELLED;
             finish_job(sl, G4_OK, NULL);
-            pass--;
             continue;
         }
         int m = sl->job->n_prompt - sl->n_done;
         if (m > s->n_batch - n) m = s->n_batch - n;
+        /* never split an image / audio span across steps: stop before it, or wait for a
+         * step with room for all of it */
+        const g4_gen_params *gp = &sl->job->gen;
+        for (int k = 0; k < gp->n_media; k++) {
+            const g4_media_span *sp = &gp->media[k];
+            if (sp->pos + sp->n <= sl->n_done || sp->pos >= sl->n_done + m) continue;
+            if (sp->pos + sp->n > sl->n_done + m) m = sp->pos > sl->n_done ? sp->pos - sl->n_done : 0;
+            break;
+        }
+        if (m == 0) continue; /* next step */
         for (int k = 0; k < m; k++) {
-            s->b_tok[n] = sl->job->prompt[sl->n_done + k];
-            s->b_pos[n] = sl->n_done + k;
+            const int at = sl->n_done + k;
+            s->b_tok[n] = sl->job->prompt[at];
+            s->b_pos[n] = at;
             s->b_seq[n] = sl->seq;
             s->b_want[n] = false;
+            s->b_embd[n] = NULL;
+            s->b_grp[n] = 0;
+            for (int q = 0; q < gp->n_media; q++) {
+                const g4_media_span *sp = &gp->media[q];
+                if (at >= sp->pos && at < sp->pos + sp->n) {
+                    s->b_embd[n] = sp->embd + (size_t)(at - sp->pos) * s->n_embd;
+                    s->b_grp[n] = sp->group ? q + 1 : 0;
+                    break;
+                }
+            }
             n++;
         }
         sl->n_done += m;
@@ -270,7 +299,8 @@ static void step(g4_sched *s) {
         }
     }
     if (n == 0) return;
-    g4_batch b = {.n = n, .tokens = s->b_tok, .pos = s->b_pos, .seq = s->b_seq, .want = s->b_want};
+    g4_batch b = {.n = n, .tokens = s->b_tok, .pos = s->b_pos, .seq = s->b_seq, .want = s->b_want,
+                  .embd = s->b_embd, .n_embd = s->n_embd, .group = s->b_grp, .mask = s->mask};
     g4_error err = {0};
     if (g4_session_decode(s->sess, &b, s->logits, &err)) {
         fail_batch(s, &err);
@@ -281,7 +311,7 @@ static void step(g4_sched *s) {
         slot *sl = NULL;
         for (int i = 0; i < s->n_slots; i++)
             if (s->slots[i].seq == s->b_seq[r]) sl = &s->slots[i];
-        if (sl && s->b_pos[r] == sl->n_cache) sl->cache[sl->n_cache++] = s->b_tok[r];
+        if (sl && s->b_pos[r] == sl->n_cache) sl->cache[sl->n_cache++] = s->b_embd[r] ? -1 : s->b_tok[r];
     }
     /* sample every slot that has logits */
     for (int w = 0; w < n_want; w++) {
@@ -321,11 +351,13 @@ static void *run(void *arg) {
         bool quit = s->quit;
         pthread_mutex_unlock(&s->mu);
         if (quit) break;
+        pthread_mutex_lock(&s->engine_mu);
         for (int i = 0; i < s->n_slots; i++) {
             slot *sl = &s->slots[i];
             if (sl->state == SLOT_PREFILL && !sl->pipe_live && sl->job) start_slot(s, sl);
         }
         step(s);
+        pthread_mutex_unlock(&s->engine_mu);
     }
     /* shutting down: cancel whatever is running or queued */
     for (int i = 0; i < s->n_slots; i++) {
@@ -361,7 +393,12 @@ g4_status g4_sched_create(g4_engine *e, const g4_sched_config *cfg, g4_sched **o
     s->max_queue = cfg && cfg->max_queue > 0 ? cfg->max_queue : 64;
     if (s->n_batch < s->n_slots) s->n_batch = s->n_slots;
     s->V = g4_engine_n_vocab(e);
+    g4_model_info mi;
+    g4_engine_info(e, &mi);
+    s->n_embd = mi.n_embd;
+    s->mask = cfg ? cfg->mask : G4_MASK_HF;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->engine_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     g4_session_config sc = g4_session_config_default();
     sc.n_ctx = cfg ? cfg->n_ctx : 0;
@@ -382,9 +419,12 @@ g4_status g4_sched_create(g4_engine *e, const g4_sched_config *cfg, g4_sched **o
     s->b_pos = malloc((size_t)s->n_batch * sizeof *s->b_pos);
     s->b_seq = malloc((size_t)s->n_batch * sizeof *s->b_seq);
     s->b_want = malloc((size_t)s->n_batch * sizeof *s->b_want);
+    s->b_grp = malloc((size_t)s->n_batch * sizeof *s->b_grp);
+    s->b_embd = malloc((size_t)s->n_batch * sizeof *s->b_embd);
     s->b_slot = malloc((size_t)s->n_slots * sizeof *s->b_slot);
+    s->b_tried = malloc((size_t)s->n_slots * sizeof *s->b_tried);
     s->logits = malloc((size_t)s->n_slots * s->V * sizeof *s->logits);
-    if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_want || !s->b_slot || !s->logits) {
+    if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_want || !s->b_grp || !s->b_embd || !s->b_slot || !s->b_tried || !s->logits) {
         g4_sched_free(s);
         return g4_fail(err, G4_ERR_NOMEM, "out of memory for %d slots", cfg ? cfg->n_slots : 1);
     }
@@ -423,10 +463,14 @@ void g4_sched_free(g4_sched *s) {
     free(s->b_pos);
     free(s->b_seq);
     free(s->b_want);
+    free(s->b_grp);
+    free(s->b_embd);
     free(s->b_slot);
+    free(s->b_tried);
     free(s->logits);
     g4_session_free(s->sess);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->engine_mu);
     pthread_cond_destroy(&s->cv);
     free(s);
 }
@@ -444,6 +488,15 @@ g4_status g4_sched_submit(g4_sched *s, const g4_job_desc *d, g4_job **out, g4_er
     *out = NULL;
     g4_status st = g4_gen_check_prompt(s->e, d->prompt, d->n_prompt, s->n_ctx, err);
     if (st) return st;
+    for (int i = 0; i < d->gen.n_media; i++) {
+        const g4_media_span *sp = &d->gen.media[i];
+        if (sp->pos < 0 || sp->n <= 0 || (size_t)(sp->pos + sp->n) > d->n_prompt || !sp->embd ||
+            (i && sp->pos < d->gen.media[i - 1].pos + d->gen.media[i - 1].n))
+            return g4_fail(err, G4_ERR_ARG, "media item %d is outside the prompt or overlaps another", i);
+        if (sp->n > s->n_batch)
+            return g4_fail(err, G4_ERR_ARG, "a media item of %d soft tokens exceeds the batch of %d tokens", sp->n,
+                           s->n_batch);
+    }
     g4_job *j = calloc(1, sizeof *j);
     if (!j) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
     j->prompt = malloc(d->n_prompt * sizeof *j->prompt);
@@ -474,3 +527,6 @@ g4_status g4_sched_submit(g4_sched *s, const g4_job_desc *d, g4_job **out, g4_er
     *out = j;
     return G4_OK;
 }
+
+void g4_sched_engine_lock(g4_sched *s) { pthread_mutex_lock(&s->engine_mu); }
+void g4_sched_engine_unlock(g4_sched *s) { pthread_mutex_unlock(&s->engine_mu); }

@@ -45,7 +45,7 @@ typedef void (*g4_event_fn)(void *user, const g4_event *ev);
 typedef struct {
     const int32_t *prompt; /* copied by submit */
     size_t n_prompt;
-    /* n_predict, sampling, stop, parse, in_thinking, grammar, top_logprobs are used; the
+    /* n_predict, sampling, stop, parse, in_thinking, grammar, top_logprobs, media are used; the
      * callbacks are replaced by events. Pointers inside must stay valid until DONE. */
     g4_gen_params gen;
     g4_event_fn on_event;
@@ -58,6 +58,7 @@ typedef struct {
     int n_batch;   /* tokens per forward pass; 0 = 512 */
     int max_queue; /* waiting jobs beyond the slots; 0 = 64 */
     int swa_keep;  /* extra sliding-window history per slot for prefix reuse; 0 = 1024, < 0 = none */
+    g4_mask_mode mask; /* how image soft tokens see each other (all jobs) */
 } g4_sched_config;
 
 typedef struct {
@@ -84,5 +85,10 @@ g4_status g4_sched_submit(g4_sched *s, const g4_job_desc *d, g4_job **out, g4_er
 /* Thread-safe; generation stops within one step and DONE follows (finish cancelled). */
 void g4_job_cancel(g4_job *j);
 void g4_job_release(g4_job *j);
+
+/* Other users of the engine (media projection on request threads) take this lock: the
+ * scheduler holds it during each step. */
+void g4_sched_engine_lock(g4_sched *s);
+void g4_sched_engine_unlock(g4_sched *s);
 
 #endif

@@ -63,10 +63,10 @@ else
 fi
 
 case $SUITE in
-  sdk) files="openai_sdk.test.mjs server_options.test.mjs ai_sdk.test.mjs raw_http.test.mjs" ;;
+  sdk) files="openai_sdk.test.mjs server_options.test.mjs ai_sdk.test.mjs raw_http.test.mjs media.test.mjs" ;;
   replay) files="replay.test.mjs" ;;
   clients) files="clients/clients.test.mjs" ;;
-  all) files="openai_sdk.test.mjs server_options.test.mjs ai_sdk.test.mjs raw_http.test.mjs replay.test.mjs" ;;
+  all) files="openai_sdk.test.mjs server_options.test.mjs ai_sdk.test.mjs raw_http.test.mjs media.test.mjs replay.test.mjs" ;;
   *.mjs) files=$SUITE ;;
   *) files=$SUITE.test.mjs ;;
 esac
