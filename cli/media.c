@@ -94,7 +94,9 @@ int cli_media_embed(const cli_opts *o, g4_engine *e, g4_mmproj *p, const cli_med
         if (o->image_mode) g4_image_mode_parse(o->image_mode, &mode);
         out->mode = mode;
         g4_image img = {0};
-        if (g4_image_load(m->path, &img, &err)) return cli_die(m->path, &err);
+        /* llama.cpp mode decodes as llama.cpp does: alpha dropped, no EXIF rotation */
+        if (g4_image_load_ex(m->path, mode == G4_IMAGE_MODE_LLAMACPP ? G4_DECODE_LLAMACPP : 0, &img, &err))
+            return cli_die(m->path, &err);
         g4_image_params ip = g4_image_params_default();
         g4_image_plan plan;
         float *px = NULL;

@@ -670,7 +670,9 @@ static bool collect_media(call *c, g4_oai_error *e) {
                 g4_image_params ip = g4_image_params_default();
                 g4_image_plan plan;
                 float *px = NULL;
-                ok = !g4_image_decode(bytes, nb, &img, &err) && !g4_mmproj_image_params(G.proj, &ip, &err) &&
+                ok = !g4_image_decode_ex(bytes, nb, G.image_mode == G4_IMAGE_MODE_LLAMACPP ? G4_DECODE_LLAMACPP : 0,
+                                         &img, &err) &&
+                     !g4_mmproj_image_params(G.proj, &ip, &err) &&
                      !g4_image_preprocess(&ip, G.image_mode, img.rgb, img.w, img.h, &plan, &px, &err);
                 if (ok) {
                     g4_sched_engine_lock(G.sched);

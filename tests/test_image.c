@@ -1,7 +1,7 @@
 /* test_image.c — image decoding (src/mmio/image_io) and preprocessing (src/mm/image):
  * the llama.cpp-mode projector input against the goldens, the HF-mode token grid against
- * values worked out from spec §6.2, the HF resize against an independent resampler,
- * decoders on files generated here (PNG, JPEG + EXIF orientation, BMP, GIF, WebP) and
+ * values worked out from spec §6.2, the HF resize against Pillow's output (bit-exact) and
+ * an independent double-precision resampler, decoders on files generated here (PNG, JPEG + EXIF orientation, BMP, GIF, WebP) and
  * hostile inputs (truncation at many lengths, zero/huge sizes, garbage, bit flips). */
 #include <math.h>
 #include <stdint.h>
@@ -147,7 +147,6 @@ static uint8_t *make_picture(int w, int h, uint32_t seed) {
 /* Random bit flips / byte changes of a valid file: decoding must end cleanly (never a
  * crash; ASan/UBSan builds check memory and undefined behaviour). */
 static void flip_test(const bytes *file, int iters) {
-    { static int ns = 0; char nm[64]; snprintf(nm, sizeof nm, "/tmp/img_seed_%d.bin", ns++); FILE *dbg = fopen(nm, "wb"); fwrite(file->p, 1, file->n, dbg); fclose(dbg); } /*DBG*/
     for (int it = 0; it < iters; it++) {
         bytes b = {0};
         put(&b, file->p, file->n);
@@ -155,7 +154,6 @@ static void flip_test(const bytes *file, int iters) {
         for (int k = 0; k < flips; k++) b.p[8 + rnd() % (b.n - 8)] ^= (uint8_t)(1u << (rnd() % 8));
         g4_image img;
         g4_error e = {0};
-        { FILE *dbg = fopen("/tmp/img_last.bin", "wb"); fwrite(b.p, 1, b.n, dbg); fclose(dbg); } /*DBG*/
         g4_status st = g4_image_decode(b.p, b.n, &img, &e);
         T_CHECK(st == G4_OK ? img.rgb != NULL && img.w > 0 : img.rgb == NULL && e.msg[0]);
         g4_image_free(&img);
@@ -165,21 +163,26 @@ static void flip_test(const bytes *file, int iters) {
 
 /* ==== the goldens: llama.cpp mode ==== */
 
+/* The tiny test projector's parameters: patch 4, merge 3 (12 px tokens), 48 positions
+ * (tests/data/dense-mmproj-f32.gguf; the file's own keys are checked here). */
 static g4_image_params tiny_params(void) {
     g4_image_params p = g4_image_params_default();
+    p.patch_size = 4;
+    p.n_pos = 48;
     g4_gguf *g = NULL;
     g4_error err = {0};
     if (g4_gguf_open(DATA "/dense-mmproj-f32.gguf", &g, &err) != G4_OK) {
         T_CHECKF(0, "mmproj: %s", err.msg);
-        p.patch_size = 4;
-        p.n_pos = 48;
         return p;
     }
-    T_CHECKF(g4_image_params_from_gguf(g, &p, &err) == G4_OK, "%s", err.msg);
+    int64_t ps = 0, sf = 0;
+    const g4_gguf_kv *kv = g4_gguf_find_kv(g, "clip.vision.patch_size");
+    T_CHECK(kv && g4_gguf_kv_int(kv, &ps) && ps == p.patch_size);
+    kv = g4_gguf_find_kv(g, "clip.vision.projector.scale_factor");
+    T_CHECK(kv && g4_gguf_kv_int(kv, &sf) && sf == p.merge);
+    const g4_gguf_tensor *t = g4_gguf_find_tensor(g, "v.position_embd.weight");
+    T_CHECK(t && t->ne[1] == p.n_pos);
     g4_gguf_close(g);
-    T_CHECK(p.patch_size == 4 && p.merge == 3 && p.n_pos == 48);
-    T_CHECK(p.mean[0] == 0.0f && p.mean[2] == 0.0f && p.std[0] == 1.0f && p.std[1] == 1.0f);
-    T_CHECK(p.token_budget == 280 && p.min_tokens == 40 && p.max_tokens == 280);
     return p;
 }
 
@@ -403,9 +406,11 @@ static void test_params_and_args(void) {
 
 /* ==== the HF resize against an independent resampler ==== */
 
-/* Straight from the definition: for output sample i of n_out over n_in, weight of source
- * j is k(((j + 0.5) - (i + 0.5) * n_in / n_out) / max(1, n_in / n_out)) with Keys' cubic
- * a = -0.5, normalised over j; rows first (rounded to u8), then columns. */
+/* Straight from the definition, in double: for output sample i of n_out over n_in, the
+ * weight of source j is k(((j + 0.5) - (i + 0.5) * n_in / n_out) / max(1, n_in / n_out))
+ * with Keys' cubic a = -0.5, normalised over j; rows first (rounded to u8), then columns.
+ * The library uses PIL's 22-bit fixed-point weights, so a value may differ by 1 where
+ * the exact result is within ~1e-6 of a rounding tie. */
 static double keys(double t) {
     t = fabs(t);
     if (t < 1) return 1.5 * t * t * t - 2.5 * t * t + 1;
@@ -444,6 +449,46 @@ static uint8_t *ref_resize(const uint8_t *src, int sw, int sh, int dw, int dh) {
     else ref_pass(mid, sh, dh, dw, (size_t)dw * 3, 3, (size_t)dw * 3, 3, out);
     free(mid);
     return out;
+}
+
+/* Binary PPM (P6, maxval 255) as written by PIL: "P6\n<w> <h>\n255\n" + RGB. */
+static uint8_t *read_ppm(const char *path, int *w, int *h) {
+    size_t n = 0;
+    uint8_t *f = slurp(path, &n), *px = NULL;
+    int maxv = 0, off = 0;
+    if (f && n > 16 && sscanf((const char *)f, "P6 %d %d %d%n", w, h, &maxv, &off) == 3 &&
+        maxv == 255 && *w > 0 && *h > 0 && (size_t)off + 1 + (size_t)*w * *h * 3 == n) {
+        px = malloc((size_t)*w * *h * 3);
+        memcpy(px, f + off + 1, (size_t)*w * *h * 3);
+    }
+    free(f);
+    return px;
+}
+
+/* PIL 9.4 Image.resize(BICUBIC) outputs (tests/data/golden/mtmd/img_pil_*.ppm, made once
+ * with python3-pil): the HF PIL backend's resize, bit for bit. */
+static void test_bicubic_vs_pil(void) {
+    int sw, sh;
+    uint8_t *src = read_ppm(DATA "/golden/mtmd/img_pil_src_61x37.ppm", &sw, &sh);
+    T_CHECKF(src && sw == 61 && sh == 37, "cannot read the PIL source image");
+    static const int sizes[][2] = {{48, 24}, {120, 72}, {96, 30}};
+    for (int k = 0; src && k < 3; k++) {
+        char path[512];
+        snprintf(path, sizeof path, DATA "/golden/mtmd/img_pil_bicubic_%dx%d.ppm", sizes[k][0],
+                 sizes[k][1]);
+        int w, h;
+        uint8_t *want = read_ppm(path, &w, &h);
+        T_CHECKF(want && w == sizes[k][0] && h == sizes[k][1], "cannot read %s", path);
+        if (!want) continue;
+        uint8_t *got = malloc((size_t)w * h * 3);
+        T_CHECK(g4_image_resize_bicubic(src, sw, sh, got, w, h, NULL) == G4_OK);
+        size_t diff = 0;
+        for (size_t i = 0; i < (size_t)w * h * 3; i++) diff += got[i] != want[i];
+        T_CHECKF(diff == 0, "bicubic %dx%d: %zu values differ from PIL", w, h, diff);
+        free(got);
+        free(want);
+    }
+    free(src);
 }
 
 static void test_hf_pixels(void) {
@@ -862,6 +907,10 @@ static void test_png(void) {
         T_CHECK(img.rgb[7 * 3] == 229 && img.rgb[7 * 3 + 2] == 136);
     }
     g4_image_free(&img);
+    /* ... or, as HF's convert("RGB") and llama.cpp do, alpha dropped */
+    T_CHECK(g4_image_decode_ex(pa.p, pa.n, G4_DECODE_DROP_ALPHA, &img, &err) == G4_OK && img.rgb &&
+            img.rgb[0] == 200 && img.rgb[1] == 100 && img.rgb[2] == 0 && img.rgb[7 * 3] == 200);
+    g4_image_free(&img);
     free(pa.p);
 
     /* grey PNG */
@@ -981,6 +1030,10 @@ static void test_jpeg(void) {
                     }
                 T_CHECKF(bad == 0, "exif %d: %zu pixels misplaced", o, bad);
             }
+            g4_image raw;
+            T_CHECK(g4_image_decode_ex(ex.p, ex.n, G4_DECODE_IGNORE_EXIF, &raw, &e) == G4_OK &&
+                    raw.w == jw && raw.h == jh && !memcmp(raw.rgb, base.rgb, (size_t)jw * jh * 3));
+            g4_image_free(&raw);
             /* orientation 6 means "rotate 90 CW to view": the top-left of the upright
              * image is the stored bottom-left quadrant (blue) */
             if (o == 6 && img.rgb) T_CHECK(img.rgb[2] > 200 && img.rgb[0] < 60);
@@ -1142,6 +1195,7 @@ int main(void) {
     test_hf_grid();
     test_llamacpp_grid();
     test_hf_pixels();
+    test_bicubic_vs_pil();
     test_bmp_gif();
 #if defined(HAVE_STB_WRITE)
     test_png();

@@ -80,59 +80,6 @@ g4_status g4_image_params_check(const g4_image_params *p, g4_error *err) {
     return G4_OK;
 }
 
-static bool kv_integer(const g4_gguf_kv *kv, int64_t *v) {
-    if (g4_gguf_kv_int(kv, v)) return true;
-    double d;
-    if (g4_gguf_kv_float(kv, &d) && d == floor(d) && fabs(d) < 1e9) {
-        *v = (int64_t)d;
-        return true;
-    }
-    return false;
-}
-
-static g4_status read_triplet(const g4_gguf *g, const char *key, float out[3], g4_error *err) {
-    const g4_gguf_kv *kv = g4_gguf_find_kv(g, key);
-    if (!kv) return G4_OK; /* optional */
-    if (kv->type != G4_GGUF_ARRAY || kv->arr_n != 3)
-        return g4_fail(err, G4_ERR_FORMAT, "mmproj: %s is not an array of 3 numbers", key);
-    for (uint64_t i = 0; i < 3; i++) {
-        double d;
-        if (!g4_gguf_arr_float(kv, i, &d))
-            return g4_fail(err, G4_ERR_FORMAT, "mmproj: %s[%d] is not a number", key, (int)i);
-        out[i] = (float)d;
-    }
-    return G4_OK;
-}
-
-g4_status g4_image_params_from_gguf(const g4_gguf *g, g4_image_params *p, g4_error *err) {
-    if (!g || !p) return g4_fail(err, G4_ERR_ARG, "image: no gguf/params");
-    int64_t v;
-    const g4_gguf_kv *kv = g4_gguf_find_kv(g, "clip.vision.patch_size");
-    if (!kv) return g4_fail(err, G4_ERR_FORMAT, "mmproj: missing clip.vision.patch_size");
-    if (!kv_integer(kv, &v) || v < 1 || v > MAX_MERGED_SIDE)
-        return g4_fail(err, G4_ERR_FORMAT, "mmproj: clip.vision.patch_size invalid");
-    p->patch_size = (int)v;
-    kv = g4_gguf_find_kv(g, "clip.vision.projector.scale_factor");
-    if (kv) {
-        if (!kv_integer(kv, &v) || v < 1 || v > MAX_MERGED_SIDE)
-            return g4_fail(err, G4_ERR_FORMAT, "mmproj: clip.vision.projector.scale_factor invalid");
-        p->merge = (int)v;
-    }
-    g4_status st = read_triplet(g, "clip.vision.image_mean", p->mean, err);
-    if (st == G4_OK) st = read_triplet(g, "clip.vision.image_std", p->std, err);
-    if (st != G4_OK) return st;
-    const g4_gguf_tensor *t = g4_gguf_find_tensor(g, "v.position_embd.weight");
-    if (t) {
-        if (t->ne[1] < 1 || t->ne[1] > INT_MAX)
-            return g4_fail(err, G4_ERR_FORMAT, "mmproj: v.position_embd.weight has %lld positions",
-                           (long long)t->ne[1]);
-        p->n_pos = (int)t->ne[1];
-    }
-    st = g4_image_params_check(p, err);
-    if (st != G4_OK) g4_error_prefix(err, "mmproj");
-    return st;
-}
-
 /* ==== planning: where the image goes and how many tokens it becomes ==== */
 
 /* llama.cpp mtmd (fixtures README, encoder steps V1-V2, computed in float32 as mtmd does):
@@ -294,8 +241,12 @@ static double cubic(double x) {
 typedef struct {
     int n_out, kmax;
     int *first, *count; /* [n_out] */
-    double *k;          /* [n_out, kmax], normalised weights */
+    int32_t *k;         /* [n_out, kmax], normalised weights in fixed point (PREC bits) */
 } taps;
+
+/* PIL's 8-bit resampler: weights are rounded to 22-bit fixed point and each output value
+ * is (sum + 2^21) >> 22, clamped to [0, 255]. */
+#define PREC 22
 
 static void taps_free(taps *t) {
     free(t->first);
@@ -314,7 +265,9 @@ static bool taps_make(int n_in, int n_out, taps *t) {
     t->first = malloc((size_t)n_out * sizeof *t->first);
     t->count = malloc((size_t)n_out * sizeof *t->count);
     t->k = malloc((size_t)n_out * (size_t)t->kmax * sizeof *t->k);
-    if (!t->first || !t->count || !t->k) {
+    double *w = malloc((size_t)t->kmax * sizeof *w);
+    if (!t->first || !t->count || !t->k || !w) {
+        free(w);
         taps_free(t);
         return false;
     }
@@ -326,28 +279,35 @@ static bool taps_make(int n_in, int n_out, taps *t) {
         int n = hi - lo;
         if (n > t->kmax) n = t->kmax;
         if (n < 0) n = 0;
-        double *k = t->k + (size_t)i * t->kmax, sum = 0.0;
+        double sum = 0.0;
         for (int j = 0; j < n; j++) {
-            k[j] = cubic(((double)(j + lo) - center + 0.5) * ss);
-            sum += k[j];
+            w[j] = cubic(((double)(j + lo) - center + 0.5) * ss);
+            sum += w[j];
         }
-        if (sum != 0.0)
-            for (int j = 0; j < n; j++) k[j] /= sum;
+        int32_t *k = t->k + (size_t)i * t->kmax;
+        for (int j = 0; j < n; j++) {
+            double v = sum != 0.0 ? w[j] / sum : w[j];
+            v *= (double)(1 << PREC);
+            k[j] = (int32_t)(v < 0 ? v - 0.5 : v + 0.5);
+        }
         t->first[i] = lo;
         t->count[i] = n;
     }
+    free(w);
     return true;
 }
 
-static inline uint8_t round_u8(double v) {
-    v = floor(v + 0.5);
-    return v <= 0.0 ? 0 : v >= 255.0 ? 255 : (uint8_t)v;
+static inline uint8_t clip8(int64_t v) {
+    if (v <= 0) return 0;
+    if (v >= (int64_t)255 << PREC) return 255;
+    return (uint8_t)(v >> PREC);
 }
 
 g4_status g4_image_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh,
                                   g4_error *err) {
     if (sw < 1 || sh < 1 || dw < 1 || dh < 1)
         return g4_fail(err, G4_ERR_ARG, "resize: empty size %dx%d -> %dx%d", sw, sh, dw, dh);
+    const int64_t half = (int64_t)1 << (PREC - 1);
     const uint8_t *mid = src; /* [sh][dw][3] after the horizontal pass */
     uint8_t *tmp = NULL;
     taps tx = {0}, ty = {0};
@@ -362,17 +322,17 @@ g4_status g4_image_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *d
             const uint8_t *row = src + (size_t)y * sw * 3;
             uint8_t *o = tmp + (size_t)y * dw * 3;
             for (int x = 0; x < dw; x++) {
-                const double *k = tx.k + (size_t)x * tx.kmax;
+                const int32_t *k = tx.k + (size_t)x * tx.kmax;
                 const uint8_t *s = row + (size_t)tx.first[x] * 3;
-                double r = 0, g = 0, b = 0;
+                int64_t r = half, g = half, b = half;
                 for (int j = 0; j < tx.count[x]; j++) {
-                    r += k[j] * s[j * 3];
-                    g += k[j] * s[j * 3 + 1];
-                    b += k[j] * s[j * 3 + 2];
+                    r += (int64_t)k[j] * s[j * 3];
+                    g += (int64_t)k[j] * s[j * 3 + 1];
+                    b += (int64_t)k[j] * s[j * 3 + 2];
                 }
-                o[x * 3] = round_u8(r);
-                o[x * 3 + 1] = round_u8(g);
-                o[x * 3 + 2] = round_u8(b);
+                o[x * 3] = clip8(r);
+                o[x * 3 + 1] = clip8(g);
+                o[x * 3 + 2] = clip8(b);
             }
         }
         mid = tmp;
@@ -387,13 +347,13 @@ g4_status g4_image_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *d
     }
     const size_t stride = (size_t)dw * 3;
     for (int y = 0; y < dh; y++) {
-        const double *k = ty.k + (size_t)y * ty.kmax;
+        const int32_t *k = ty.k + (size_t)y * ty.kmax;
         const uint8_t *s = mid + (size_t)ty.first[y] * stride;
         uint8_t *o = dst + (size_t)y * stride;
         for (size_t i = 0; i < stride; i++) {
-            double v = 0;
-            for (int j = 0; j < ty.count[y]; j++) v += k[j] * s[(size_t)j * stride + i];
-            o[i] = round_u8(v);
+            int64_t v = half;
+            for (int j = 0; j < ty.count[y]; j++) v += (int64_t)k[j] * s[(size_t)j * stride + i];
+            o[i] = clip8(v);
         }
     }
 done:

@@ -23,7 +23,6 @@
 #include <stdint.h>
 
 #include "g4.h"
-#include "gguf/gguf.h"
 
 typedef enum { G4_IMAGE_MODE_HF = 0, G4_IMAGE_MODE_LLAMACPP } g4_image_mode;
 
@@ -31,8 +30,9 @@ typedef enum { G4_IMAGE_MODE_HF = 0, G4_IMAGE_MODE_LLAMACPP } g4_image_mode;
 bool g4_image_mode_parse(const char *s, g4_image_mode *out);
 const char *g4_image_mode_name(g4_image_mode m);
 
-/* Preprocessing parameters. The first group comes from the mmproj GGUF (spec §3.6), the
- * second is the user's choice (not stored in the file):
+/* Preprocessing parameters. The first group comes from the mmproj GGUF (spec §3.6; filled
+ * by g4_mmproj_image_params in src/mm/mm.h), the second is the user's choice (not stored
+ * in the file):
  *
  *   patch_size    clip.vision.patch_size                      16 for the 12B (4 in the tiny
  *                                                             test projector)
@@ -63,11 +63,6 @@ typedef struct {
 g4_image_params g4_image_params_default(void);
 /* Validates every field (positive sizes, side <= 1024, non-zero finite std, ...). */
 g4_status g4_image_params_check(const g4_image_params *p, g4_error *err);
-
-/* Fills patch_size, merge, mean, std and n_pos from an mmproj GGUF (clip.* keys and the
- * shape of v.position_embd.weight), keeping p's user fields. Missing optional keys keep
- * p's value; a missing clip.vision.patch_size or a bad value is an error. */
-g4_status g4_image_params_from_gguf(const g4_gguf *g, g4_image_params *p, g4_error *err);
 
 /* Where an image of src_w x src_h pixels goes. */
 typedef struct {
@@ -117,11 +112,13 @@ void g4_image_patchify(const g4_image_plan *plan, const float *chw, g4_patch_ord
  * floor and floor+1 clamped to the edge, float32 lerp along x then y, truncated to u8. */
 void g4_image_resize_bilinear(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
 
-/* Antialiased bicubic as PIL / torchvision (antialias=True) define it: separable, cubic
- * kernel a = -0.5 stretched by the scale factor when downscaling, weights normalised per
- * output pixel, horizontal pass first into a u8 image (rounded, clamped), then vertical.
- * Weights and sums in double (PIL and torch use fixed-point weights: results can differ
- * by 1 at exact rounding ties). G4_ERR_NOMEM if scratch cannot be allocated. */
+/* Antialiased bicubic exactly as PIL's Image.resize(BICUBIC) computes it (bit-exact with
+ * Pillow 9.4; torchvision's antialiased uint8 bicubic is the same filter with fewer
+ * fixed-point bits): separable, Keys cubic a = -0.5 stretched by the scale factor when
+ * downscaling, weights normalised per output pixel and rounded to 22-bit fixed point,
+ * horizontal pass first into a u8 image (rounded, clamped), then vertical. A dimension
+ * whose size does not change is not filtered. G4_ERR_NOMEM if scratch cannot be
+ * allocated. */
 g4_status g4_image_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh,
                                   g4_error *err);
 

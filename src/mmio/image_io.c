@@ -18,7 +18,8 @@
 #define MAX_DECODER_ALLOC ((size_t)1 << 30)
 
 #if defined(G4_HAVE_STB)
-static void *stb_malloc_capped(size_t n) { return n > MAX_DECODER_ALLOC ? NULL : malloc(n); }
+/* calloc: stb v2.27 can read tables a file never defined (uninitialised memory otherwise). */
+static void *stb_malloc_capped(size_t n) { return n > MAX_DECODER_ALLOC ? NULL : calloc(1, n); }
 static void *stb_realloc_capped(void *p, size_t n) {
     return n > MAX_DECODER_ALLOC ? NULL : realloc(p, n);
 }
@@ -200,13 +201,20 @@ static g4_status orient(g4_image *img, int o, g4_error *err) {
 
 /* ==== JPEG pre-check ==== */
 
-/* stb_image v2.27 (Debian's libstb-dev) builds a Huffman table from the 16 code-length
- * counts without checking that they add up to at most 256 symbols, and writes past its
- * 257-entry array when they do. So every DHT segment of the file (they may also follow
- * the first scan in progressive files) is checked here first. Walks the markers,
- * skipping entropy-coded data (a marker there is 0xFF followed by anything but 0x00,
- * 0xFF or RSTn). Returns false with a reason for a table stb must not see. */
+/* Checks stb_image v2.27 (Debian's libstb-dev) needs before it sees a JPEG:
+ *  - it builds a Huffman table from the 16 code-length counts without checking that they
+ *    add up to at most 256 symbols, writing past its 257-entry array when they do; and
+ *    its decoder uses 255 as "no fast entry", so the 256th symbol is mis-decoded: at most
+ *    255 symbols per table are accepted (real tables have at most 162 for 8-bit data);
+ *  - it decodes a scan with whatever Huffman table slot the scan header names, defined
+ *    or not, and an undefined slot makes it index its symbol arrays out of bounds
+ *    (stb's allocations are also zeroed, see stb_malloc_capped).
+ * Every DHT and SOS segment of the file is checked (DHT may also follow the first scan in
+ * progressive files). Markers are walked as stb walks them, skipping entropy-coded data
+ * (where a marker is 0xFF followed by anything but 0x00, 0xFF or RSTn). Returns false
+ * with a reason for a file stb must not see. */
 static bool jpeg_tables_ok(const uint8_t *p, size_t n, const char **why) {
+    bool defined[2][4] = {{false}}, progressive = false;
     size_t pos = 2;
     while (pos + 4 <= n) {
         if (p[pos] != 0xFF) { /* entropy-coded data: find the next marker */
@@ -220,14 +228,15 @@ static bool jpeg_tables_ok(const uint8_t *p, size_t n, const char **why) {
         }
         if (m == 0xD9) break;
         size_t len = rd16(p + pos + 2, false);
-        if (m == 0xC4 && (len < 2 || len > n - pos - 2)) {
-            *why = "truncated Huffman table"; /* stb would read zeros past the end */
-            return false;
+        if ((m == 0xC4 || m == 0xDA) && (len < 2 || len > n - pos - 2)) {
+            *why = m == 0xC4 ? "truncated Huffman table" : "truncated scan header";
+            return false; /* stb would read zeros past the end */
         }
         if (len < 2 || len > n - pos - 2) break; /* truncated: stb reports it */
+        const uint8_t *d = p + pos + 4;
+        size_t left = len - 2;
+        if (m == 0xC2) progressive = true; /* stb: SOF2; SOF0/SOF1 are sequential */
         if (m == 0xC4) {
-            const uint8_t *d = p + pos + 4;
-            size_t left = len - 2;
             while (left > 0) {
                 if (left < 17) {
                     *why = "truncated Huffman table";
@@ -235,12 +244,29 @@ static bool jpeg_tables_ok(const uint8_t *p, size_t n, const char **why) {
                 }
                 unsigned total = 0;
                 for (int i = 1; i <= 16; i++) total += d[i];
-                if (total > 256 || total > left - 17) {
+                if (total > 255 || total > left - 17) {
                     *why = "corrupt Huffman table";
                     return false;
                 }
+                if ((d[0] >> 4) <= 1 && (d[0] & 15) <= 3) defined[d[0] >> 4][d[0] & 15] = true;
                 d += 17 + total;
                 left -= 17 + total;
+            }
+        } else if (m == 0xDA) {
+            unsigned ns = left >= 1 ? d[0] : 0;
+            if (ns < 1 || ns > 4 || left != 4 + 2 * (size_t)ns) {
+                *why = "corrupt scan header";
+                return false;
+            }
+            unsigned ss = d[1 + 2 * ns], se = d[2 + 2 * ns], ah = d[3 + 2 * ns] >> 4;
+            for (unsigned i = 0; i < ns; i++) {
+                unsigned td = d[2 + 2 * i] >> 4, ta = d[2 + 2 * i] & 15;
+                /* sequential scans always use both tables (stb forces the end to 63) */
+                bool need_dc = !progressive || (ss == 0 && ah == 0), need_ac = !progressive || se > 0;
+                if ((need_dc && td <= 3 && !defined[0][td]) || (need_ac && ta <= 3 && !defined[1][ta])) {
+                    *why = "scan uses an undefined Huffman table";
+                    return false;
+                }
             }
         }
         pos += 2 + len;
@@ -353,20 +379,22 @@ static g4_status check_dims(const char *fmt, int64_t w, int64_t h, g4_error *err
     return G4_OK;
 }
 
-/* RGBA8 -> RGB8 over an opaque white background: c' = (c*a + 255*(255-a)) / 255, rounded. */
-static void composite_white(const uint8_t *rgba, size_t n_px, uint8_t *rgb) {
+/* RGBA8 -> RGB8 over an opaque white background: c' = (c*a + 255*(255-a)) / 255, rounded;
+ * or, with drop_alpha, the stored colour as it is. */
+static void rgba_to_rgb(const uint8_t *rgba, size_t n_px, bool drop_alpha, uint8_t *rgb) {
     for (size_t i = 0; i < n_px; i++) {
         const uint8_t *s = rgba + i * 4;
-        unsigned a = s[3];
+        unsigned a = drop_alpha ? 255 : s[3];
         for (int c = 0; c < 3; c++)
             rgb[i * 3 + c] = (uint8_t)(a == 255 ? s[c] : (s[c] * a + 255u * (255u - a) + 127u) / 255u);
     }
 }
 
-static g4_status finish_rgba(const uint8_t *rgba, int w, int h, g4_image *out, g4_error *err) {
+static g4_status finish_rgba(const uint8_t *rgba, int w, int h, unsigned flags, g4_image *out,
+                             g4_error *err) {
     uint8_t *rgb = malloc((size_t)w * h * 3);
     if (!rgb) return g4_fail(err, G4_ERR_NOMEM, "image: out of memory for %dx%d pixels", w, h);
-    composite_white(rgba, (size_t)w * h, rgb);
+    rgba_to_rgb(rgba, (size_t)w * h, (flags & G4_DECODE_DROP_ALPHA) != 0, rgb);
     out->w = w;
     out->h = h;
     out->rgb = rgb;
@@ -374,7 +402,8 @@ static g4_status finish_rgba(const uint8_t *rgba, int w, int h, g4_image *out, g
 }
 
 #if defined(G4_HAVE_STB)
-static g4_status decode_stb(const uint8_t *p, size_t n, img_fmt f, g4_image *out, g4_error *err) {
+static g4_status decode_stb(const uint8_t *p, size_t n, img_fmt f, unsigned flags, g4_image *out,
+                            g4_error *err) {
     const char *name = fmt_name(f), *why = NULL;
     if (n > INT_MAX) return g4_fail(err, G4_ERR_UNSUPPORTED, "%s: file too large", name);
     /* inputs stb v2.27 mishandles, checked before stb sees any byte (stbi_info too) */
@@ -416,7 +445,7 @@ static g4_status decode_stb(const uint8_t *p, size_t n, img_fmt f, g4_image *out
         goto done;
     }
     if (w2 != w || h2 != h) st = check_dims(name, w2, h2, err);
-    if (st == G4_OK) st = finish_rgba(rgba, w2, h2, out, err);
+    if (st == G4_OK) st = finish_rgba(rgba, w2, h2, flags, out, err);
 done:
     if (rgba) stbi_image_free(rgba);
     free(copy);
@@ -425,7 +454,8 @@ done:
 #endif
 
 #if defined(G4_HAVE_WEBP)
-static g4_status decode_webp(const uint8_t *p, size_t n, g4_image *out, g4_error *err) {
+static g4_status decode_webp(const uint8_t *p, size_t n, unsigned flags, g4_image *out,
+                             g4_error *err) {
     WebPBitstreamFeatures ft;
     if (WebPGetFeatures(p, n, &ft) != VP8_STATUS_OK)
         return g4_fail(err, G4_ERR_FORMAT, "webp: cannot read the header");
@@ -440,13 +470,18 @@ static g4_status decode_webp(const uint8_t *p, size_t n, g4_image *out, g4_error
         free(rgba);
         return g4_fail(err, G4_ERR_FORMAT, "webp: cannot decode (corrupt or truncated)");
     }
-    st = finish_rgba(rgba, ft.width, ft.height, out, err);
+    st = finish_rgba(rgba, ft.width, ft.height, flags, out, err);
     free(rgba);
     return st;
 }
 #endif
 
 g4_status g4_image_decode(const void *bytes, size_t n, g4_image *out, g4_error *err) {
+    return g4_image_decode_ex(bytes, n, 0, out, err);
+}
+
+g4_status g4_image_decode_ex(const void *bytes, size_t n, unsigned flags, g4_image *out,
+                             g4_error *err) {
     if (!out) return g4_fail(err, G4_ERR_ARG, "image: no output");
     memset(out, 0, sizeof *out);
     if (!bytes || n == 0) return g4_fail(err, G4_ERR_FORMAT, "image: empty input");
@@ -459,16 +494,18 @@ g4_status g4_image_decode(const void *bytes, size_t n, g4_image *out, g4_error *
     int o = 1;
     if (f == FMT_WEBP) {
 #if defined(G4_HAVE_WEBP)
-        st = decode_webp(p, n, out, err);
-        o = webp_orientation(p, n);
+        st = decode_webp(p, n, flags, out, err);
+        if (st == G4_OK && !(flags & G4_DECODE_IGNORE_EXIF)) o = webp_orientation(p, n);
 #else
         return g4_fail(err, G4_ERR_UNSUPPORTED, "webp: built without libwebp");
 #endif
     } else {
 #if defined(G4_HAVE_STB)
-        st = decode_stb(p, n, f, out, err);
-        if (f == FMT_JPEG) o = jpeg_orientation(p, n);
-        else if (f == FMT_PNG) o = png_orientation(p, n);
+        st = decode_stb(p, n, f, flags, out, err);
+        if (st == G4_OK && !(flags & G4_DECODE_IGNORE_EXIF)) {
+            if (f == FMT_JPEG) o = jpeg_orientation(p, n);
+            else if (f == FMT_PNG) o = png_orientation(p, n);
+        }
 #else
         return g4_fail(err, G4_ERR_UNSUPPORTED, "%s: built without stb_image (install libstb-dev)",
                        fmt_name(f));
@@ -480,6 +517,10 @@ g4_status g4_image_decode(const void *bytes, size_t n, g4_image *out, g4_error *
 }
 
 g4_status g4_image_load(const char *path, g4_image *out, g4_error *err) {
+    return g4_image_load_ex(path, 0, out, err);
+}
+
+g4_status g4_image_load_ex(const char *path, unsigned flags, g4_image *out, g4_error *err) {
     if (!out) return g4_fail(err, G4_ERR_ARG, "image: no output");
     memset(out, 0, sizeof *out);
     if (!path) return g4_fail(err, G4_ERR_ARG, "image: no path");
@@ -501,7 +542,7 @@ g4_status g4_image_load(const char *path, g4_image *out, g4_error *err) {
         if (!buf) st = g4_fail(err, G4_ERR_NOMEM, "%s: out of memory", path);
         else if (fread(buf, 1, n, f) != n) st = g4_fail(err, G4_ERR_IO, "%s: read failed", path);
         else {
-            st = g4_image_decode(buf, n, out, err);
+            st = g4_image_decode_ex(buf, n, flags, out, err);
             if (st != G4_OK) g4_error_prefix(err, "%s", path);
         }
     }

@@ -5,7 +5,7 @@
  * (G4_HAVE_WEBP). The format is recognised by its signature, never by the file name. An
  * EXIF orientation tag is also honoured in PNG (eXIf chunk) and WebP (EXIF chunk), as
  * PIL's exif_transpose (which Hugging Face's load_image applies) does.
- * Transparency is composited on white (as transformers' convert_to_rgb does).
+ * Transparency is composited on white by default (see G4_DECODE_DROP_ALPHA).
  *
  * Every input is treated as hostile: sizes are checked before anything is allocated and
  * a broken file yields G4_ERR_FORMAT (G4_ERR_UNSUPPORTED for a valid image we do not
@@ -28,10 +28,24 @@ typedef struct {
     uint8_t *rgb; /* [h][w][3], row-major, owned: g4_image_free */
 } g4_image;
 
-/* Decodes an image held in memory. On failure *out is {0, 0, NULL}. */
+/* Decodes an image held in memory (flags 0: alpha on white, EXIF applied). On failure
+ * *out is {0, 0, NULL}. */
 g4_status g4_image_decode(const void *bytes, size_t n, g4_image *out, g4_error *err);
 /* Reads and decodes a file; error messages are prefixed with the path. */
 g4_status g4_image_load(const char *path, g4_image *out, g4_error *err);
+
+/* Decoding choices (bit flags). The default (0) composites transparency on white and
+ * applies the EXIF orientation. Hugging Face's Gemma 4 processor (PIL convert("RGB"))
+ * and llama.cpp (stb with 3 channels) both DROP alpha, keeping whatever colour the
+ * transparent pixels store; llama.cpp also ignores EXIF orientation. */
+enum {
+    G4_DECODE_DROP_ALPHA = 1u << 0,  /* keep the stored RGB of transparent pixels */
+    G4_DECODE_IGNORE_EXIF = 1u << 1, /* do not rotate/flip by the EXIF orientation */
+    G4_DECODE_LLAMACPP = G4_DECODE_DROP_ALPHA | G4_DECODE_IGNORE_EXIF /* stbi_load(..., 3) */
+};
+g4_status g4_image_decode_ex(const void *bytes, size_t n, unsigned flags, g4_image *out,
+                             g4_error *err);
+g4_status g4_image_load_ex(const char *path, unsigned flags, g4_image *out, g4_error *err);
 /* Frees the pixels and zeroes *img; NULL is a no-op. */
 void g4_image_free(g4_image *img);
 
