@@ -50,6 +50,8 @@ char *cli_read_file(const char *path, size_t *len);
 /* o->text, or stdin when it is "-". NULL (after an error message) on failure. */
 char *cli_text_arg(const cli_opts *o, const char *what, size_t *len);
 double cli_now(void);
+/* Writes rows x cols floats as a GLD1 file ("-" = stdout); 0 or 1 after an error message. */
+int cli_write_gld(const char *path, const float *data, int rows, int cols);
 
 int cmd_tokenize(const cli_opts *o);
 int cmd_detokenize(const cli_opts *o);

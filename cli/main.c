@@ -500,7 +500,7 @@ static int parse_tokens(const char *s, int32_t **out, int *n) {
     return 0;
 }
 
-static int write_gld(const char *path, const float *data, int rows, int cols) {
+int cli_write_gld(const char *path, const float *data, int rows, int cols) {
     FILE *f = strcmp(path, "-") ? fopen(path, "wb") : stdout;
     if (!f) {
         fprintf(stderr, "gemma4c: cannot write %s: %s\n", path, strerror(errno));
@@ -569,7 +569,7 @@ static int cmd_logits(const opts *o) {
         die("evaluation failed", &err);
         goto done;
     }
-    if (o->out && write_gld(o->out, logits, n, V)) goto done;
+    if (o->out && cli_write_gld(o->out, logits, n, V)) goto done;
     if (o->gen > 0) {
         const g4_model *m = g4_engine_model(e);
         int32_t tok = argmax(logits + (size_t)(n - 1) * V, V);

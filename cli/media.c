@@ -143,20 +143,6 @@ void cli_media_free(cli_media *m) {
     memset(m, 0, sizeof *m);
 }
 
-static int write_gld(const char *path, const float *data, int rows, int cols) {
-    FILE *f = strcmp(path, "-") ? fopen(path, "wb") : stdout;
-    if (!f) {
-        perror(path);
-        return 1;
-    }
-    uint32_t hdr[5] = {0, 0, 2, (uint32_t)rows, (uint32_t)cols};
-    memcpy(hdr, "GLD1", 4);
-    bool ok = fwrite(hdr, 4, 5, f) == 5 && fwrite(data, sizeof(float), (size_t)rows * cols, f) == (size_t)rows * cols;
-    if (f != stdout) ok = fclose(f) == 0 && ok;
-    if (!ok) fprintf(stderr, "gemma4c: write error on %s\n", path);
-    return ok ? 0 : 1;
-}
-
 int cmd_media(const cli_opts *o) {
     if (o->n_media != 1) {
         fprintf(stderr, "gemma4c media: give exactly one --image FILE or --audio FILE\n");
@@ -175,7 +161,7 @@ int cmd_media(const cli_opts *o) {
     if (!rc) {
         g4_model_info mi;
         g4_engine_info(e, &mi);
-        rc = write_gld(o->out, m.embd, m.n_tokens, mi.n_embd);
+        rc = cli_write_gld(o->out, m.embd, m.n_tokens, mi.n_embd);
         if (!rc && strcmp(o->out, "-"))
             fprintf(stderr, "%s: %d tokens x %d -> %s\n", o->media[0].path, m.n_tokens, mi.n_embd, o->out);
     }
