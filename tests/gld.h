@@ -1,7 +1,7 @@
 /* gld.h — readers for the fixture files used by tests: GLD1 arrays (README "File
  * formats": magic "GLD1", u32 dtype 0 = f32 / 1 = i32, u32 ndim, u32 dims[ndim]
  * outermost first, then the data, little endian) and whole text files. Header-only,
- * static functions: include it from one test file. */
+ * static inline functions. */
 #ifndef G4_TESTS_GLD_H
 #define G4_TESTS_GLD_H
 #include <stdbool.h>
@@ -16,7 +16,7 @@ typedef struct {
     size_t n;
 } gld;
 
-static bool gld_read(const char *path, gld *g) {
+static inline bool gld_read(const char *path, gld *g) {
     memset(g, 0, sizeof *g);
     FILE *f = fopen(path, "rb");
     if (!f) return false;
@@ -51,13 +51,13 @@ static bool gld_read(const char *path, gld *g) {
     return ok;
 }
 
-static void gld_free(gld *g) {
+static inline void gld_free(gld *g) {
     free(g->data);
     memset(g, 0, sizeof *g);
 }
 
 /* Whole file, NUL-terminated (malloc'd); *len may be NULL. */
-static char *gld_slurp(const char *path, size_t *len) {
+static inline char *gld_slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     char *s = NULL;

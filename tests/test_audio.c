@@ -15,6 +15,7 @@
 
 #include "mm/audio.h"
 #include "mmio/audio_io.h"
+#include "gld.h"
 #include "t.h"
 
 #ifdef G4_HAVE_SNDFILE
@@ -33,52 +34,8 @@ static const double PI = 3.14159265358979323846;
 
 /* ---- small helpers ---- */
 
-typedef struct {
-    int ndim, dims[4];
-    size_t n;
-    float *data;
-} gld;
 
-static bool read_gld(const char *path, gld *g) {
-    memset(g, 0, sizeof *g);
-    FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    char magic[4];
-    uint32_t hdr[2];
-    bool ok = fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GLD1", 4) && fread(hdr, 4, 2, f) == 2 &&
-              hdr[0] == 0 && hdr[1] >= 1 && hdr[1] <= 4;
-    if (ok) {
-        g->ndim = (int)hdr[1];
-        uint32_t d[4];
-        ok = fread(d, 4, (size_t)g->ndim, f) == (size_t)g->ndim;
-        g->n = 1;
-        for (int i = 0; ok && i < g->ndim; i++) {
-            g->dims[i] = (int)d[i];
-            g->n *= d[i];
-        }
-        g->data = ok ? malloc(g->n * sizeof(float)) : NULL;
-        ok = g->data && fread(g->data, sizeof(float), g->n, f) == g->n;
-    }
-    fclose(f);
-    if (!ok) free(g->data);
-    return ok;
-}
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc(len > 0 ? (size_t)len : 1);
-    if (p && fread(p, 1, (size_t)len, f) != (size_t)len) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *n = p ? (size_t)len : 0;
-    return p;
-}
 
 static double now_ms(void) {
     struct timespec ts;
@@ -224,7 +181,7 @@ static bytes make_wav(int kind, int rate, int nch, int64_t n, float *want) {
 static void test_fixture_16k_mono(void) {
     if (!g4_audio_format_available("wav")) return; /* test_wav_formats checks the error */
     gld g;
-    T_CHECK(read_gld(GOLD "16k_mono_1p5s.pcm.gld", &g));
+    T_CHECK(gld_read(GOLD "16k_mono_1p5s.pcm.gld", &g));
     if (!g.data) return;
     for (int r = 0; r < 2; r++) {
         g4_audio_decode_opts o = opts_with((g4_audio_resampler)r);
@@ -240,7 +197,7 @@ static void test_fixture_16k_mono(void) {
     }
     /* the same bytes from memory */
     size_t n;
-    unsigned char *buf = slurp(DATA "/media/aud_chirp_16k_mono_1p5s.wav", &n);
+    unsigned char *buf = (unsigned char *)gld_slurp(DATA "/media/aud_chirp_16k_mono_1p5s.wav", &n);
     g4_pcm p;
     g4_error err = {0};
     T_CHECKF(buf && g4_audio_decode_memory(buf, n, NULL, &p, &err) == G4_OK, "%s", err.msg);
@@ -265,7 +222,7 @@ static double xcorr(const float *a, const float *b, int64_t n, int lag) {
 static void test_fixture_44k_stereo(void) {
     if (!g4_audio_format_available("wav")) return;
     gld g;
-    T_CHECK(read_gld(GOLD "44k1_stereo_1s.pcm.gld", &g));
+    T_CHECK(gld_read(GOLD "44k1_stereo_1s.pcm.gld", &g));
     if (!g.data) return;
     g4_error err = {0};
     g4_pcm p;
@@ -310,9 +267,9 @@ static void check_preprocess_golden(const char *name, int want_frames) {
     char path[512];
     gld pcm, in;
     snprintf(path, sizeof path, GOLD "%s.pcm.gld", name);
-    T_CHECK(read_gld(path, &pcm));
+    T_CHECK(gld_read(path, &pcm));
     snprintf(path, sizeof path, GOLD "%s.media0.input.gld", name);
-    T_CHECK(read_gld(path, &in));
+    T_CHECK(gld_read(path, &in));
     if (!pcm.data || !in.data) {
         free(pcm.data);
         free(in.data);
@@ -347,7 +304,7 @@ static void check_file_to_input(const char *name, int want_frames) {
     char path[512];
     gld in;
     snprintf(path, sizeof path, GOLD "%s.media0.input.gld", name);
-    if (!read_gld(path, &in)) return;
+    if (!gld_read(path, &in)) return;
     snprintf(path, sizeof path, DATA "/media/aud_chirp_%s.wav", name);
     g4_pcm p;
     g4_error err = {0};
@@ -584,8 +541,8 @@ static void test_codecs(void) {
                 remove(path);
                 continue;
             }
-            size_t len;
-            unsigned char *buf = slurp(path, &len);
+            size_t len = 0;
+            unsigned char *buf = (unsigned char *)gld_slurp(path, &len);
             g4_pcm p;
             g4_error err = {0};
             g4_status st = g4_audio_decode_file(path, NULL, &p, &err);

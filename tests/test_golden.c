@@ -21,6 +21,7 @@
 
 #include "engine/engine.h"
 #include "g4.h"
+#include "gld.h"
 #include "t.h"
 
 #define DATA G4_TEST_DATA
@@ -28,52 +29,8 @@
 
 /* ---- fixture readers ---- */
 
-typedef struct {
-    int ndim, dims[4];
-    float *data;
-    size_t n;
-} gld;
 
-static bool read_gld(const char *path, gld *g) {
-    memset(g, 0, sizeof *g);
-    FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    char magic[4];
-    uint32_t hdr[2];
-    bool ok = fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GLD1", 4) && fread(hdr, 4, 2, f) == 2 &&
-              hdr[0] == 0 && hdr[1] >= 1 && hdr[1] <= 4;
-    if (ok) {
-        g->ndim = (int)hdr[1];
-        uint32_t d[4];
-        ok = fread(d, 4, (size_t)g->ndim, f) == (size_t)g->ndim;
-        g->n = 1;
-        for (int i = 0; ok && i < g->ndim; i++) {
-            g->dims[i] = (int)d[i];
-            g->n *= d[i];
-        }
-        g->data = ok ? malloc(g->n * sizeof(float)) : NULL;
-        ok = g->data && fread(g->data, sizeof(float), g->n, f) == g->n;
-    }
-    fclose(f);
-    if (!ok) free(g->data);
-    return ok;
-}
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s) s[n] = 0;
-    fclose(f);
-    return s;
-}
 
 /* Numbers of the JSON array under "key" (the fixture files are flat and simple). */
 static int json_array(const char *js, const char *key, double *out, int cap) {
@@ -99,7 +56,7 @@ static int json_array(const char *js, const char *key, double *out, int cap) {
 static int prompts[4][128], prompt_len[4];
 
 static void load_prompts(void) {
-    char *s = slurp(DATA "/golden/prompts.txt");
+    char *s = gld_slurp(DATA "/golden/prompts.txt", NULL);
     T_CHECK(s != NULL);
     if (!s) exit(1);
     int k = 0;
@@ -210,7 +167,7 @@ static void check_prompts_and_greedy(const golden_case *c, int ci) {
         char path[512];
         gld g;
         snprintf(path, sizeof path, DATA "/golden/%s.p%d.prompt.gld", c->golden, pi);
-        if (!read_gld(path, &g)) {
+        if (!gld_read(path, &g)) {
             T_CHECKF(0, "cannot read %s", path);
             continue;
         }
@@ -230,7 +187,7 @@ static void check_prompts_and_greedy(const golden_case *c, int ci) {
 
         /* greedy continuation, one token per decode after the batched prompt */
         snprintf(path, sizeof path, DATA "/golden/%s.p%d.json", c->golden, pi);
-        char *js = slurp(path);
+        char *js = gld_slurp(path, NULL);
         double gen[NGEN], margin[NGEN];
         T_CHECKF(js && json_array(js, "generated", gen, NGEN) == NGEN &&
                      json_array(js, "top1_minus_top2", margin, NGEN) == NGEN,
@@ -239,7 +196,7 @@ static void check_prompts_and_greedy(const golden_case *c, int ci) {
         gld gg = {0};
         if (c->f32) {
             snprintf(path, sizeof path, DATA "/golden/%s.p%d.gen.gld", c->golden, pi);
-            T_CHECK(read_gld(path, &gg));
+            T_CHECK(gld_read(path, &gg));
         }
         const double thr = c->atol >= 0 ? 2 * c->atol : 2.0;
         g4_session *s = new_session(e, n + NGEN + 1, 1, n);
@@ -280,7 +237,7 @@ static void on_act(void *user, const char *name, const float *d, int rows, int c
     char path[512];
     snprintf(path, sizeof path, DATA "/golden/activations/%s.act.%s.gld", a->prefix, name);
     gld g;
-    if (!read_gld(path, &g)) return; /* not every name has a golden */
+    if (!gld_read(path, &g)) return; /* not every name has a golden */
     T_CHECKF(g.n == (size_t)rows * cols, "%s: %zu values, we have %d x %d", path, g.n, rows, cols);
     if (g.n == (size_t)rows * cols) {
         double mx = 0;

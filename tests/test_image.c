@@ -12,6 +12,7 @@
 #include "gguf/gguf.h"
 #include "mm/image.h"
 #include "mmio/image_io.h"
+#include "gld.h"
 #include "t.h"
 
 #if defined(__has_include)
@@ -32,52 +33,8 @@
 
 /* ==== small helpers ==== */
 
-typedef struct {
-    int ndim, dims[4];
-    size_t n;
-    float *data;
-} gld;
 
-static bool read_gld(const char *path, gld *g) {
-    memset(g, 0, sizeof *g);
-    FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    char magic[4];
-    uint32_t hdr[2];
-    bool ok = fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GLD1", 4) && fread(hdr, 4, 2, f) == 2 &&
-              hdr[0] == 0 && hdr[1] >= 1 && hdr[1] <= 4;
-    if (ok) {
-        g->ndim = (int)hdr[1];
-        uint32_t d[4];
-        ok = fread(d, 4, (size_t)g->ndim, f) == (size_t)g->ndim;
-        g->n = 1;
-        for (int i = 0; ok && i < g->ndim; i++) {
-            g->dims[i] = (int)d[i];
-            g->n *= d[i];
-        }
-        g->data = ok ? malloc(g->n * sizeof(float)) : NULL;
-        ok = g->data && fread(g->data, sizeof(float), g->n, f) == g->n;
-    }
-    fclose(f);
-    if (!ok) free(g->data);
-    return ok;
-}
 
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *s = malloc(len > 0 ? (size_t)len : 1);
-    if (s && fread(s, 1, (size_t)len, f) != (size_t)len) {
-        free(s);
-        s = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return s;
-}
 
 /* An integer found after "key": in a JSON text (first occurrence). */
 static int json_int(const char *js, const char *key) {
@@ -200,18 +157,15 @@ static void test_llamacpp_goldens(void) {
         }
         gld g;
         snprintf(path, sizeof path, DATA "/golden/mtmd/dense-f32.%s.media0.input.gld", cases[ci]);
-        if (!read_gld(path, &g)) {
+        if (!gld_read(path, &g)) {
             T_CHECKF(0, "cannot read %s", path);
             g4_image_free(&img);
             continue;
         }
         snprintf(path, sizeof path, DATA "/golden/mtmd/dense-f32.%s.json", cases[ci]);
-        size_t jn = 0;
-        char *js = (char *)slurp(path, &jn);
-        char *jz = js ? realloc(js, jn + 1) : NULL;
-        if (jz) jz[jn] = 0;
-        int n_tok = jz ? json_int(jz, "n_tokens") : -1;
-        free(jz);
+        char *js = gld_slurp(path, NULL); /* NUL-terminated */
+        int n_tok = js ? json_int(js, "n_tokens") : -1;
+        free(js);
 
         g4_image_plan pl;
         float *x = NULL;
@@ -454,7 +408,7 @@ static uint8_t *ref_resize(const uint8_t *src, int sw, int sh, int dw, int dh) {
 /* Binary PPM (P6, maxval 255) as written by PIL: "P6\n<w> <h>\n255\n" + RGB. */
 static uint8_t *read_ppm(const char *path, int *w, int *h) {
     size_t n = 0;
-    uint8_t *f = slurp(path, &n), *px = NULL;
+    uint8_t *f = (uint8_t *)gld_slurp(path, &n), *px = NULL;
     int maxv = 0, off = 0;
     if (f && n > 16 && sscanf((const char *)f, "P6 %d %d %d%n", w, h, &maxv, &off) == 3 &&
         maxv == 255 && *w > 0 && *h > 0 && (size_t)off + 1 + (size_t)*w * *h * 3 == n) {

@@ -25,6 +25,7 @@
 #include "gguf/gguf_write.h"
 #include "g4.h"
 #include "mtp/mtp.h"
+#include "gld.h"
 #include "t.h"
 
 #define DATA G4_TEST_DATA
@@ -32,53 +33,8 @@
 #define TOL_LOGIT 0.05
 #define TOL_H 0.05
 
-typedef struct {
-    int ndim, dims[4];
-    float *data;
-    size_t n;
-} gld;
 
-static bool read_gld(const char *path, gld *g) {
-    memset(g, 0, sizeof *g);
-    FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    char magic[4];
-    uint32_t hdr[2];
-    bool ok = fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GLD1", 4) && fread(hdr, 4, 2, f) == 2 &&
-              hdr[0] == 0 && hdr[1] >= 1 && hdr[1] <= 4;
-    if (ok) {
-        g->ndim = (int)hdr[1];
-        uint32_t d[4];
-        ok = fread(d, 4, (size_t)g->ndim, f) == (size_t)g->ndim;
-        g->n = 1;
-        for (int i = 0; ok && i < g->ndim; i++) {
-            g->dims[i] = (int)d[i];
-            g->n *= d[i];
-        }
-        g->data = ok ? malloc(g->n * sizeof(float)) : NULL;
-        ok = g->data && fread(g->data, sizeof(float), g->n, f) == g->n;
-    }
-    fclose(f);
-    if (!ok) free(g->data);
-    return ok;
-}
 
-static char *slurp(const char *path, long *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s) s[n] = 0;
-    fclose(f);
-    if (len) *len = n;
-    return s;
-}
 
 /* Numbers of the JSON array (or the single number) under "key". */
 static int json_nums(const char *js, const char *key, double *out, int cap) {
@@ -138,7 +94,7 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
 static void check_case(g4_engine *e, g4_drafter *d, const char *asst, int pi) {
     char path[512];
     snprintf(path, sizeof path, DATA "/golden/mtp/%s.p%d.json", asst, pi);
-    char *js = slurp(path, NULL);
+    char *js = gld_slurp(path, NULL);
     T_CHECKF(js != NULL, "%s", path);
     if (!js) return;
     double nums[256];
@@ -158,7 +114,7 @@ static void check_case(g4_engine *e, g4_drafter *d, const char *asst, int pi) {
     snprintf(p1, sizeof p1, DATA "/golden/mtp/%s.p%d.target_h.gld", asst, pi);
     snprintf(p2, sizeof p2, DATA "/golden/mtp/%s.p%d.draft_logits.gld", asst, pi);
     snprintf(p3, sizeof p3, DATA "/golden/mtp/%s.p%d.draft_h.gld", asst, pi);
-    bool ok1 = read_gld(p1, &th), ok2 = read_gld(p2, &dl), ok3 = read_gld(p3, &dh);
+    bool ok1 = gld_read(p1, &th), ok2 = gld_read(p2, &dl), ok3 = gld_read(p3, &dh);
     T_CHECK(ok1 && ok2 && ok3);
     const int H = g4_drafter_n_embd_out(d), V = g4_drafter_n_vocab(d);
     if (!(ok1 && ok2 && ok3) || th.dims[0] != n || th.dims[1] != H || dl.dims[0] != NDRAFT || dl.dims[1] != V ||
@@ -268,9 +224,9 @@ static int parse_ids(const char *line, const char *key, int *out, int cap) {
 static void check_spec(g4_engine *e, g4_drafter *d, const char *asst, int pi) {
     char path[512];
     snprintf(path, sizeof path, DATA "/golden/mtp/%s.p%d.json", asst, pi);
-    char *js = slurp(path, NULL);
+    char *js = gld_slurp(path, NULL);
     snprintf(path, sizeof path, DATA "/golden/mtp/%s.spec.p%d.txt", asst, pi);
-    char *txt = slurp(path, NULL);
+    char *txt = gld_slurp(path, NULL);
     T_CHECKF(js && txt, "%s", path);
     if (!js || !txt) {
         free(js);
@@ -507,8 +463,9 @@ static void check_open_errors(void) {
     T_CHECK(g4_drafter_open(DATA "/no-such-assistant.gguf", small, &d, &err) != G4_OK && !d);
 
     /* truncated files: every cut is refused cleanly */
-    long len = 0;
-    char *buf = slurp(DATA "/e-assistant-f32.gguf", &len);
+    size_t flen = 0;
+    char *buf = gld_slurp(DATA "/e-assistant-f32.gguf", &flen);
+    const long len = (long)flen;
     T_CHECK(buf != NULL && len > 1000);
     if (buf) {
         const char *tmp = "test_mtp_truncated.gguf";
