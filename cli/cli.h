@@ -52,6 +52,9 @@ char *cli_text_arg(const cli_opts *o, const char *what, size_t *len);
 double cli_now(void);
 /* Writes rows x cols floats as a GLD1 file ("-" = stdout); 0 or 1 after an error message. */
 int cli_write_gld(const char *path, const float *data, int rows, int cols);
+/* Token ids written "2,105,9259", "2 105 9259" or "[2, 105, 9259]" (*out malloc'd, may be
+ * empty); prints an error naming `what` and returns -1 on a bad id. */
+int cli_parse_ids(const char *s, const char *what, int32_t **out, size_t *n);
 
 int cmd_tokenize(const cli_opts *o);
 int cmd_detokenize(const cli_opts *o);

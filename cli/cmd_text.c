@@ -65,45 +65,12 @@ int cmd_tokenize(const cli_opts *o) {
     return rc;
 }
 
-/* "2,105,9259", "2 105 9259" or "[2, 105, 9259]". */
-static int parse_ids(const char *s, int32_t **out, size_t *n) {
-    size_t cap = 64, k = 0;
-    int32_t *v = malloc(cap * sizeof *v);
-    if (!v) return -1;
-    const char *p = s;
-    for (;;) {
-        while (*p == ' ' || *p == ',' || *p == '\n' || *p == '\t' || *p == '\r' || *p == '[' || *p == ']') p++;
-        if (!*p) break;
-        char *end;
-        errno = 0;
-        long t = strtol(p, &end, 10);
-        if (end == p || errno || t < 0 || t > INT32_MAX) {
-            fprintf(stderr, "gemma4c detokenize: bad token id at '%.20s' (expected e.g. 2,105,9259 or [2, 105])\n", p);
-            free(v);
-            return -1;
-        }
-        if (k == cap) {
-            int32_t *nv = realloc(v, (cap *= 2) * sizeof *v);
-            if (!nv) {
-                free(v);
-                return -1;
-            }
-            v = nv;
-        }
-        v[k++] = (int32_t)t;
-        p = end;
-    }
-    *out = v;
-    *n = k;
-    return 0;
-}
-
 int cmd_detokenize(const cli_opts *o) {
     char *arg = cli_text_arg(o, "IDS", NULL);
     if (!arg) return 2;
     int32_t *ids;
     size_t n;
-    int prc = parse_ids(arg, &ids, &n);
+    int prc = cli_parse_ids(arg, "detokenize", &ids, &n);
     free(arg);
     if (prc) return 2;
     g4_gguf *g;

@@ -464,22 +464,25 @@ static int cmd_info(const opts *o) {
 
 /* ---- logits ---- */
 
-static int parse_tokens(const char *s, int32_t **out, int *n) {
-    int cap = 16, k = 0;
-    int32_t *v = malloc((size_t)cap * sizeof *v);
+/* "2,105,9259", "2 105 9259" or "[2, 105, 9259]". */
+int cli_parse_ids(const char *s, const char *what, int32_t **out, size_t *n) {
+    size_t cap = 64, k = 0;
+    int32_t *v = malloc(cap * sizeof *v);
     if (!v) return -1;
     const char *p = s;
-    while (*p) {
+    for (;;) {
+        while (*p == ' ' || *p == ',' || *p == '\n' || *p == '\t' || *p == '\r' || *p == '[' || *p == ']') p++;
+        if (!*p) break;
         char *end;
         errno = 0;
         long t = strtol(p, &end, 10);
         if (end == p || errno || t < 0 || t > INT32_MAX) {
-            fprintf(stderr, "gemma4c: --tokens: bad token id at '%.20s' (expected e.g. 2,105,1234)\n", p);
+            fprintf(stderr, "gemma4c %s: bad token id at '%.20s' (expected e.g. 2,105,9259 or [2, 105])\n", what, p);
             free(v);
             return -1;
         }
         if (k == cap) {
-            int32_t *nv = realloc(v, (size_t)(cap *= 2) * sizeof *v);
+            int32_t *nv = realloc(v, (cap *= 2) * sizeof *v);
             if (!nv) {
                 free(v);
                 return -1;
@@ -488,17 +491,12 @@ static int parse_tokens(const char *s, int32_t **out, int *n) {
         }
         v[k++] = (int32_t)t;
         p = end;
-        while (*p == ',' || *p == ' ') p++;
-    }
-    if (!k) {
-        fprintf(stderr, "gemma4c: --tokens: no token ids\n");
-        free(v);
-        return -1;
     }
     *out = v;
     *n = k;
     return 0;
 }
+
 
 int cli_write_gld(const char *path, const float *data, int rows, int cols) {
     FILE *f = strcmp(path, "-") ? fopen(path, "wb") : stdout;
@@ -540,7 +538,14 @@ static int cmd_logits(const opts *o) {
     }
     int32_t *toks;
     int n;
-    if (parse_tokens(o->tokens, &toks, &n)) return 2;
+    size_t n_ids = 0;
+    if (cli_parse_ids(o->tokens, "logits --tokens", &toks, &n_ids)) return 2;
+    if (!n_ids || n_ids > INT32_MAX) {
+        fprintf(stderr, "gemma4c: --tokens: no token ids\n");
+        free(toks);
+        return 2;
+    }
+    n = (int)n_ids;
     g4_engine *e;
     if (open_engine(o, &e)) {
         free(toks);

@@ -12,6 +12,7 @@
 
 #include "core/status.h"
 #include "mm/mmproj_int.h"
+#include "model/model.h"
 
 /* ---- keys ------------------------------------------------------------------------ */
 
@@ -122,16 +123,7 @@ static bool bind(g4_mmproj *p, const char *name, int64_t ne0, int64_t ne1, int64
                     (long long)src->ne[3], (long long)ne0, (long long)ne1, (long long)ne2);
             return false;
         }
-    if (src->type >= G4_TYPE_COUNT || !p->ref.dequant[src->type] || !p->ref.dot[src->type]) {
-        g4_fail(err, G4_ERR_UNSUPPORTED, "tensor %s has type %s, which gemma4c does not support", name,
-                g4_type_name(src->type));
-        return false;
-    }
-    t->name = src->name;
-    t->type = (g4_type)src->type;
-    for (int i = 0; i < 4; i++) t->ne[i] = src->ne[i];
-    t->data = src->data;
-    t->row_size = g4_row_size(t->type, ne0);
+    if (!g4_tensor_view(src, &p->ref, t, err)) return false; /* src->ne[0] == ne0 here */
     if (!t->row_size) {
         g4_fail(err, G4_ERR_FORMAT, "tensor %s: rows of %lld are not whole %s blocks", name, (long long)ne0,
                 g4_type_name(t->type));

@@ -135,9 +135,13 @@ static bool bind(binder *b, const char *name, bool required, int64_t ne0, int64_
         g4_fail(b->err, G4_ERR_FORMAT, "tensor %s has 4 dimensions", name);
         return false;
     }
-    if (src->type >= G4_TYPE_COUNT || !b->ref.dequant[src->type] || !b->ref.dot[src->type]) {
-        g4_fail(b->err, G4_ERR_UNSUPPORTED, "tensor %s has type %s, which gemma4c does not support",
-                name, g4_type_name(src->type));
+    return g4_tensor_view(src, &b->ref, t, b->err);
+}
+
+bool g4_tensor_view(const g4_gguf_tensor *src, const g4_kernels *k, g4_tensor *t, g4_error *err) {
+    if (src->type >= G4_TYPE_COUNT || !k->dequant[src->type] || !k->dot[src->type]) {
+        g4_fail(err, G4_ERR_UNSUPPORTED, "tensor %s has type %s, which gemma4c does not support", src->name,
+                g4_type_name(src->type));
         return false;
     }
     t->name = src->name;

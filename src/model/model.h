@@ -82,6 +82,10 @@ typedef struct g4_model {
 int64_t g4_model_n_tensors(const g4_model *m);
 const g4_gguf_tensor *g4_model_tensor_at(const g4_model *m, int64_t i);
 const g4_gguf_tensor *g4_model_find_tensor(const g4_model *m, const char *name);
+/* *t = a view of src (no copy) when k has dequant and dot kernels for its type; else
+ * G4_ERR_UNSUPPORTED naming the tensor and type. Shared by the model, projector and
+ * drafter loaders; shape checks stay with the callers. */
+bool g4_tensor_view(const g4_gguf_tensor *src, const g4_kernels *k, g4_tensor *t, g4_error *err);
 
 g4_status g4_model_load(const char *path, bool copy_to_ram, g4_progress_fn progress, void *user,
                         g4_model **out, g4_error *err);

@@ -95,16 +95,10 @@ static bool bind(g4_drafter *d, const char *name, bool required, int64_t ne0, in
                 (long long)ne0, (long long)ne1);
         return false;
     }
-    if (src->type >= G4_TYPE_COUNT || !d->e->k.dequant[src->type] || !d->e->k.dot[src->type]) {
-        g4_fail(err, G4_ERR_UNSUPPORTED, "drafter: tensor %s has type %s, which gemma4c does not support",
-                name, g4_type_name(src->type));
+    if (!g4_tensor_view(src, &d->e->k, t, err)) {
+        g4_error_prefix(err, "drafter: ");
         return false;
     }
-    t->name = src->name;
-    t->type = (g4_type)src->type;
-    for (int i = 0; i < 4; i++) t->ne[i] = src->ne[i];
-    t->data = src->data;
-    t->row_size = g4_row_size(t->type, src->ne[0]);
     return true;
 }
 

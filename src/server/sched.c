@@ -308,10 +308,8 @@ static void step(g4_sched *s) {
     }
     /* the KV now holds every row: record the tokens */
     for (int r = 0; r < n; r++) {
-        slot *sl = NULL;
-        for (int i = 0; i < s->n_slots; i++)
-            if (s->slots[i].seq == s->b_seq[r]) sl = &s->slots[i];
-        if (sl && s->b_pos[r] == sl->n_cache) sl->cache[sl->n_cache++] = s->b_embd[r] ? -1 : s->b_tok[r];
+        slot *sl = &s->slots[s->b_seq[r]]; /* slot i owns sequence i */
+        if (s->b_pos[r] == sl->n_cache) sl->cache[sl->n_cache++] = s->b_embd[r] ? -1 : s->b_tok[r];
     }
     /* sample every slot that has logits */
     for (int w = 0; w < n_want; w++) {
