@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include "model/vocab_gguf.h"
+#include "core/json.h"
+#include "core/utf8.h"
+#include "gld.h"
 #include "t.h"
 #include "text/tokenize.h"
 #include "text/vocab.h"
@@ -194,139 +197,34 @@ static void test_spec(const g4_vocab *v) {
 
 /* ---- (b) differential goldens ---- */
 
-typedef struct {
-    const char *p, *end;
-    bool bad;
-} jr;
-
-static void j_ws(jr *r) {
-    while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\r')) r->p++;
-}
-
-static bool j_eat(jr *r, char c) {
-    j_ws(r);
-    if (r->p < r->end && *r->p == c) {
-        r->p++;
-        return true;
-    }
-    return false;
-}
-
-static uint32_t j_hex4(jr *r) {
-    uint32_t x = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = r->p < r->end ? *r->p++ : 'x';
-        x <<= 4;
-        if (c >= '0' && c <= '9') x |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') x |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') x |= (uint32_t)(c - 'A' + 10);
-        else r->bad = true;
-    }
-    return x;
-}
-
-static size_t put_utf8(char *o, uint32_t cp) {
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 63));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 63));
-        o[2] = (char)(0x80 | (cp & 63));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 63));
-    o[2] = (char)(0x80 | ((cp >> 6) & 63));
-    o[3] = (char)(0x80 | (cp & 63));
-    return 4;
-}
-
-/* A JSON string (may contain NUL) into a malloc'd buffer. */
-static char *j_str(jr *r, size_t *len) {
-    *len = 0;
-    if (!j_eat(r, '"')) {
-        r->bad = true;
-        return NULL;
-    }
-    char *o = malloc((size_t)(r->end - r->p) + 4);
+/* A JSON string member as a malloc'd copy (may contain NUL), or NULL. */
+static char *jstr(const g4_json *o, const char *key, size_t *len) {
     size_t n = 0;
-    while (r->p < r->end && *r->p != '"') {
-        char c = *r->p++;
-        if (c != '\\') {
-            o[n++] = c;
-            continue;
-        }
-        c = r->p < r->end ? *r->p++ : 0;
-        switch (c) {
-        case 'n': o[n++] = '\n'; break;
-        case 't': o[n++] = '\t'; break;
-        case 'r': o[n++] = '\r'; break;
-        case 'b': o[n++] = '\b'; break;
-        case 'f': o[n++] = '\f'; break;
-        case '"': case '\\': case '/': o[n++] = c; break;
-        case 'u': {
-            uint32_t cp = j_hex4(r);
-            if (cp >= 0xD800 && cp < 0xDC00 && r->end - r->p >= 6 && r->p[0] == '\\' &&
-                r->p[1] == 'u') {
-                r->p += 2;
-                uint32_t lo = j_hex4(r);
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            n += put_utf8(o + n, cp);
-            break;
-        }
-        default: r->bad = true; break;
-        }
+    const char *v = g4_json_get_str(o, key, &n);
+    char *c = v ? malloc(n + 1) : NULL;
+    if (c) {
+        memcpy(c, v, n);
+        c[n] = 0;
+        *len = n;
     }
-    if (!j_eat(r, '"')) r->bad = true;
-    o[n] = '\0';
-    *len = n;
-    return o;
+    return c;
 }
 
-static int32_t *j_ints(jr *r, size_t *n) {
-    size_t cap = 16;
-    int32_t *a = malloc(cap * sizeof *a);
-    *n = 0;
-    if (!j_eat(r, '[')) {
-        r->bad = true;
-        return a;
-    }
-    if (j_eat(r, ']')) return a;
-    do {
-        j_ws(r);
-        char *e;
-        long x = strtol(r->p, &e, 10);
-        if (e == r->p || x < 0 || x >= N_VOCAB) {
-            r->bad = true;
-            break;
+/* A JSON array of integers as a malloc'd int32 array, or NULL. */
+static int32_t *jints(const g4_json *o, const char *key, size_t *n) {
+    const g4_json *a = g4_json_get(o, key);
+    if (!g4_json_is_array(a)) return NULL;
+    int32_t *v = malloc((g4_json_len(a) + 1) * sizeof *v);
+    for (size_t i = 0; v && i < g4_json_len(a); i++) {
+        int64_t x;
+        if (!g4_json_int64(g4_json_at(a, i), &x) || x < 0 || x > INT32_MAX) {
+            free(v);
+            return NULL;
         }
-        r->p = e;
-        if (*n == cap) a = realloc(a, (cap *= 2) * sizeof *a);
-        a[(*n)++] = (int32_t)x;
-    } while (j_eat(r, ','));
-    if (!j_eat(r, ']')) r->bad = true;
-    return a;
-}
-
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)sz + 1);
-    *len = fread(b, 1, (size_t)sz, f);
-    b[*len] = '\0';
-    fclose(f);
-    return b;
+        v[i] = (int32_t)x;
+    }
+    *n = g4_json_len(a);
+    return v;
 }
 
 static bool has_control_text(const g4_vocab *v, const char *s, size_t n) {
@@ -364,7 +262,7 @@ static bool stream_ok(const g4_vocab *v, const int32_t *ids, size_t n, const cha
 
 static void test_diff(const g4_vocab *v) {
     size_t flen;
-    char *buf = read_all(G4_TEST_DATA "/vocab/tokenize_diff.jsonl", &flen);
+    char *buf = gld_slurp(G4_TEST_DATA "/vocab/tokenize_diff.jsonl", &flen);
     T_CHECK(buf != NULL);
     if (!buf) return;
     int n = 0, n_ok = 0, n_parse_ok = 0, n_parse_checked = 0, n_detok_ok = 0, n_stream_ok = 0;
@@ -377,30 +275,27 @@ static void test_diff(const g4_vocab *v) {
             line++;
             continue;
         }
-        jr r = {line, nl, false};
+        g4_json *obj = NULL;
+        bool bad = g4_json_parse(line, (size_t)(nl - line), &obj, NULL) != G4_OK || !g4_json_is_object(obj);
         char *cat = NULL, *text = NULL;
         size_t cat_len = 0, text_len = 0, nwant = 0, nhf = 0;
         int32_t *want = NULL, *hf = NULL;
-        if (!j_eat(&r, '{')) r.bad = true;
-        while (!r.bad) {
-            size_t kl;
-            char *key = j_str(&r, &kl);
-            if (!key || !j_eat(&r, ':')) {
-                free(key);
-                r.bad = true;
-                break;
+        if (!bad) {
+            cat = jstr(obj, "cat", &cat_len);
+            text = jstr(obj, "text", &text_len);
+            want = jints(obj, "ids", &nwant);
+            hf = jints(obj, "hf", &nhf); /* only where HF differs */
+            for (size_t k = 0; k < g4_json_len(obj); k++) { /* no other members */
+                size_t kl;
+                const char *key = g4_json_key_at(obj, k, &kl);
+                bad |= !((kl == 3 && !memcmp(key, "cat", 3)) || (kl == 4 && !memcmp(key, "text", 4)) ||
+                         (kl == 3 && !memcmp(key, "ids", 3)) || (kl == 2 && !memcmp(key, "hf", 2)));
             }
-            if (!strcmp(key, "cat")) { free(cat); cat = j_str(&r, &cat_len); }
-            else if (!strcmp(key, "text")) { free(text); text = j_str(&r, &text_len); }
-            else if (!strcmp(key, "ids")) { free(want); want = j_ints(&r, &nwant); }
-            else if (!strcmp(key, "hf")) { free(hf); hf = j_ints(&r, &nhf); }
-            else r.bad = true;
-            free(key);
-            if (!j_eat(&r, ',')) break;
+            bad |= g4_json_get(obj, "hf") && !hf;
         }
-        if (!j_eat(&r, '}')) r.bad = true;
-        T_CHECKF(!r.bad && text && want && cat, "bad golden line %d", n + 1);
-        if (r.bad || !text || !want || !cat) {
+        g4_json_free(obj);
+        T_CHECKF(!bad && text && want && cat, "bad golden line %d", n + 1);
+        if (bad || !text || !want || !cat) {
             free(cat); free(text); free(want); free(hf);
             break;
         }
@@ -636,7 +531,7 @@ static void test_roundtrip(const g4_vocab *v) {
                 memcpy(s + sn, p, strlen(p));
                 sn += strlen(p);
             } else {
-                sn += put_utf8(s + sn, rand_cp());
+                sn += g4_utf8_encode(rand_cp(), s + sn);
             }
         }
         bool parse = it & 1;
@@ -683,7 +578,7 @@ static void test_roundtrip(const g4_vocab *v) {
                 sn += a;
                 wn += c;
             } else {
-                size_t l = put_utf8(s + sn, rand_cp());
+                size_t l = g4_utf8_encode(rand_cp(), s + sn);
                 memcpy(w + wn, s + sn, l);
                 sn += l;
                 wn += l;
@@ -813,7 +708,7 @@ static void test_pieces(const g4_vocab *v) {
     int fb_chars = 0, fb_ok = 0;
     for (uint32_t c = 0x10000; c < 0x30000; c += 97) {
         char s[4];
-        size_t sl = put_utf8(s, c);
+        size_t sl = g4_utf8_encode(c, s);
         if (g4_vocab_find(v, s, sl) >= 0) continue;
         size_t n = 0;
         int32_t *ids = tok(v, s, sl, false, false, &n);
