@@ -109,7 +109,6 @@ typedef struct {
     g4_gen_result res;
     g4_status st;
     char error[256];
-    bool tool_started; /* stream: role chunk sent */
     bool role_sent;
     /* logprobs: all tokens (non-stream) or pending ones (stream) */
     lp_entry *lps;
@@ -243,14 +242,17 @@ static void usage_of(const call *c, g4_oai_usage *u) {
     }
 }
 
+/* A choice's stream opens with delta {"role":"assistant","content":""}, once. */
+static void send_role(call *c, choice *h) {
+    if (h->role_sent) return;
+    g4_oai_delta r = g4_oai_delta_init((int)(h - c->ch));
+    r.role = true;
+    g4_oai_format_chunk(&c->meta, &r, &c->sse);
+    h->role_sent = true;
+}
+
 static void stream_delta(call *c, choice *h, g4_oai_delta *d) {
-    int idx = (int)(h - c->ch);
-    if (!h->role_sent) {
-        g4_oai_delta r = g4_oai_delta_init(idx);
-        r.role = true;
-        g4_oai_format_chunk(&c->meta, &r, &c->sse);
-        h->role_sent = true;
-    }
+    send_role(c, h);
     g4_oai_token_logprobs *lp = NULL;
     if (c->req.logprobs && h->n_lp) {
         lp = lp_array(h, 0, h->n_lp);
@@ -297,12 +299,7 @@ static void on_event(void *user, const g4_event *ev) {
     switch (ev->kind) {
     case G4_EV_STARTED:
         if (idx == 0) c->n_cached = ev->result->n_cached;
-        if (c->stream && !h->role_sent) {
-            g4_oai_delta r = g4_oai_delta_init(idx);
-            r.role = true;
-            g4_oai_format_chunk(&c->meta, &r, &c->sse);
-            h->role_sent = true;
-        }
+        if (c->stream) send_role(c, h);
         break;
     case G4_EV_TOKEN:
         if (c->req.logprobs) lp_add(h, ev);
