@@ -96,17 +96,19 @@ void g4_gen_reset(g4_gen *g) {
 
 /* Keeps the longest cached prefix of prompt that the session can cut back to, leaving
  * at least the last prompt token to evaluate (its logits start the generation). */
-static int reuse_prefix(g4_gen *g, const int32_t *prompt, int n) {
+int g4_gen_keep_prefix(g4_session *s, int seq, const int32_t *cache, int *n_cache, const int32_t *prompt, int n,
+                       const g4_gen_params *p) {
     int c = 0;
-    const int lim = g->n_cache < n ? g->n_cache : n;
-    while (c < lim && g->cache[c] == prompt[c]) c++;
-    if (c == n) c--;
-    if (c < g->n_cache) {
-        if (g4_session_truncate(g->s, 0, c, NULL)) { /* the sliding-window ring moved on */
-            g4_session_truncate(g->s, 0, 0, NULL);
+    const int lim = *n_cache < n ? *n_cache : n;
+    while (c < lim && cache[c] == prompt[c]) c++;
+    if (c == n) c--; /* the last prompt token is evaluated again for its logits */
+    if (p && p->n_media && c > p->media[0].pos) c = p->media[0].pos; /* placeholders don't identify media */
+    if (c < *n_cache) {
+        if (g4_session_truncate(s, seq, c, NULL)) { /* the sliding-window ring moved on */
+            g4_session_truncate(s, seq, 0, NULL);
             c = 0;
         }
-        g->n_cache = c;
+        *n_cache = c;
     }
     return c;
 }
@@ -439,12 +441,7 @@ g4_status g4_gen_run(g4_gen *g, const int32_t *prompt, size_t n_prompt, const g4
 
     /* prompt */
     double t0 = now_s();
-    int c = reuse_prefix(g, prompt, n);
-    if (p->n_media && c > p->media[0].pos) { /* placeholders do not identify the media */
-        if (g4_session_truncate(g->s, 0, p->media[0].pos, NULL)) g4_session_truncate(g->s, 0, 0, NULL), c = 0;
-        else c = p->media[0].pos;
-        g->n_cache = c;
-    }
+    int c = g4_gen_keep_prefix(g->s, 0, g->cache, &g->n_cache, prompt, n, p);
     res->n_prompt = n;
     res->n_cached = c;
     if (p->n_media) st = eval_media(g, prompt, c, n, p, err);

@@ -98,6 +98,14 @@ void g4_gen_reset(g4_gen *g);
 g4_status g4_gen_run(g4_gen *g, const int32_t *prompt, size_t n_prompt, const g4_gen_params *p,
                      g4_gen_result *res, g4_error *err);
 
+/* Prefix reuse for one sequence of a session whose KV holds cache[0..*n_cache): keeps
+ * the longest common prefix with prompt[0..n), at most n - 1 tokens (the last prompt
+ * token is evaluated again for its logits) and not past the first media span of p (may
+ * be NULL); cuts the sequence back, to 0 when the sliding-window rings no longer reach,
+ * updates *n_cache and returns the tokens kept. */
+int g4_gen_keep_prefix(g4_session *s, int seq, const int32_t *cache, int *n_cache, const int32_t *prompt, int n,
+                       const g4_gen_params *p);
+
 /* Checks a prompt against a context size and the vocabulary (clear errors). */
 g4_status g4_gen_check_prompt(const g4_engine *e, const int32_t *prompt, size_t n_prompt, int n_ctx, g4_error *err);
 

@@ -134,18 +134,6 @@ static void finish_job(slot *sl, g4_status st, const char *msg) {
     sl->last_used = ++s->tick;
 }
 
-/* Cut a slot's sequence back to its first n tokens; when the sliding-window rings cannot
- * go back that far, start it over. Returns the tokens kept. */
-static int cut_back(g4_sched *s, slot *sl, int n) {
-    if (n >= sl->n_cache) return sl->n_cache;
-    if (g4_session_truncate(s->sess, sl->seq, n, NULL)) {
-        g4_session_truncate(s->sess, sl->seq, 0, NULL);
-        n = 0;
-    }
-    sl->n_cache = n;
-    return n;
-}
-
 static int lcp(const int32_t *a, int na, const int32_t *b, int nb) {
     int n = na < nb ? na : nb, i = 0;
     while (i < n && a[i] == b[i]) i++;
@@ -201,10 +189,7 @@ static void start_slot(g4_sched *s, slot *sl) {
         return;
     }
     sl->pipe_live = true;
-    int c = lcp(sl->cache, sl->n_cache, j->prompt, j->n_prompt);
-    if (c == j->n_prompt) c--; /* the last prompt token is evaluated again for its logits */
-    if (j->gen.n_media && c > j->gen.media[0].pos) c = j->gen.media[0].pos; /* placeholders don't identify media */
-    c = cut_back(s, sl, c);
+    int c = g4_gen_keep_prefix(s->sess, sl->seq, sl->cache, &sl->n_cache, j->prompt, j->n_prompt, &j->gen);
     sl->n_done = c;
     sl->res.n_prompt = j->n_prompt;
     sl->res.n_cached = c;
