@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/status.h"
 #include "engine/engine.h"
+#include "mtp/mtp.h"
 #include "sample/stop.h"
 #include "sample/grammar.h"
 #include "text/tokenize.h"
@@ -22,6 +23,10 @@ struct g4_gen {
     int32_t *cache; /* the tokens whose keys/values the session holds, in order */
     int n_cache;
     float *logits;
+    /* speculative decoding */
+    g4_spec_ctl ctl;     /* learns across runs while draft_max / draft_fixed stay the same */
+    float *vlogits, *h;  /* verification rows, the hidden state feeding the drafter */
+    int v_rows;
 };
 
 static double now_s(void) {
@@ -84,6 +89,8 @@ void g4_gen_free(g4_gen *g) {
     g4_session_free(g->s);
     free(g->cache);
     free(g->logits);
+    free(g->vlogits);
+    free(g->h);
     free(g);
 }
 
@@ -429,6 +436,62 @@ static g4_status eval_media(g4_gen *g, const int32_t *prompt, int from, int n, c
     return st;
 }
 
+/* Speculative generation (mtp.h): rounds of k drafts (the controller's pick, within the
+ * context, the batch and the tokens still allowed) verified in one target pass. Entered
+ * with the last prompt row's logits in g->logits and its hidden state in the session. */
+static g4_status gen_spec(g4_gen *g, g4_tokpipe *t, const g4_gen_params *p, g4_gen_result *res, g4_error *err) {
+    const int kmax = p->draft_max > 0 ? (p->draft_max < G4_SPEC_KMAX ? p->draft_max : G4_SPEC_KMAX) : 3;
+    const int H = g->e->m->hp.n_embd;
+    if (g4_drafter_n_vocab(p->draft) != g->V || g4_drafter_n_embd_out(p->draft) != H)
+        return g4_fail(err, G4_ERR_ARG, "the drafter was opened for another model");
+    if (g->ctl.kmax != kmax || g->ctl.fixed != p->draft_fixed) g4_spec_ctl_init(&g->ctl, kmax, p->draft_fixed);
+    if (g->v_rows < kmax + 1) {
+        float *vl = realloc(g->vlogits, (size_t)(kmax + 1) * (size_t)g->V * sizeof *vl);
+        if (!vl) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+        g->vlogits = vl;
+        g->v_rows = kmax + 1;
+    }
+    if (!g->h && !(g->h = malloc((size_t)H * sizeof *g->h))) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    memcpy(g->h, g4_session_hidden_row(g->s, 0), (size_t)H * sizeof *g->h);
+    int32_t toks[G4_SPEC_KMAX + 1], pos[G4_SPEC_KMAX + 1];
+    bool want[G4_SPEC_KMAX + 1];
+    int32_t tok;
+    bool done;
+    g4_status st = g4_tokpipe_step(t, g->logits, &tok, &done, err);
+    while (!st && !done) {
+        const int n = g->n_cache;
+        if (n >= g->n_ctx) break; /* context full: length */
+        int k = g4_spec_ctl_pick(&g->ctl);
+        if (k > g->n_ctx - n - 1) k = g->n_ctx - n - 1;
+        if (k > g->s->f.n_batch - 1) k = g->s->f.n_batch - 1;
+        if (p->n_predict >= 0 && k > p->n_predict - t->n_gen - 1) k = p->n_predict - t->n_gen - 1;
+        if (k < 0) k = 0;
+        toks[0] = tok;
+        const double t0 = now_s();
+        if (k && (st = g4_spec_draft(p->draft, g->s, 0, tok, g->h, n, k, toks + 1, err))) break;
+        const double t1 = now_s();
+        for (int i = 0; i <= k; i++) {
+            pos[i] = n + i;
+            want[i] = true;
+        }
+        g4_batch b = {.n = k + 1, .tokens = toks, .pos = pos, .want = want};
+        if ((st = g4_session_decode(g->s, &b, g->vlogits, err))) break;
+        const double t2 = now_s();
+        int rows;
+        if ((st = g4_spec_accept(t, g->vlogits, toks + 1, k, &rows, &tok, &done, err))) break;
+        if (rows < k + 1 && (st = g4_session_truncate(g->s, 0, n + rows, err))) break;
+        memcpy(g->cache + n, toks, (size_t)rows * sizeof *toks);
+        g->n_cache = n + rows;
+        memcpy(g->h, g4_session_hidden_row(g->s, rows - 1), (size_t)H * sizeof *g->h);
+        g4_spec_ctl_update(&g->ctl, k, rows - 1, !done && rows - 1 < k, t1 - t0, t2 - t1);
+        res->n_drafted += k;
+        res->n_accepted += rows - 1;
+        res->n_passes++;
+    }
+    if (st) g4_gen_reset(g);
+    return st;
+}
+
 g4_status g4_gen_run(g4_gen *g, const int32_t *prompt, size_t n_prompt, const g4_gen_params *p,
                      g4_gen_result *res, g4_error *err) {
     memset(res, 0, sizeof *res);
@@ -459,17 +522,22 @@ g4_status g4_gen_run(g4_gen *g, const int32_t *prompt, size_t n_prompt, const g4
     res->t_prompt = t1 - t0;
 
     /* generation */
-    for (;;) {
-        int32_t tok;
-        bool done;
-        if ((st = g4_tokpipe_step(&t, g->logits, &tok, &done, err))) goto done;
-        if (done) break;
-        if (g->n_cache >= g->n_ctx) break; /* context full: length */
-        if ((st = g4_session_eval(g->s, &tok, 1, false, g->logits, err))) {
-            g4_gen_reset(g);
-            goto done;
+    if (p->draft) {
+        if ((st = gen_spec(g, &t, p, res, err))) goto done;
+    } else {
+        for (;;) {
+            int32_t tok;
+            bool done;
+            if ((st = g4_tokpipe_step(&t, g->logits, &tok, &done, err))) goto done;
+            if (done) break;
+            if (g->n_cache >= g->n_ctx) break; /* context full: length */
+            if ((st = g4_session_eval(g->s, &tok, 1, false, g->logits, err))) {
+                g4_gen_reset(g);
+                goto done;
+            }
+            g->cache[g->n_cache++] = tok;
+            res->n_passes++;
         }
-        g->cache[g->n_cache++] = tok;
     }
     if ((st = g4_tokpipe_end(&t, err))) goto done;
     res->n_gen = t.n_gen;

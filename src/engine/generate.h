@@ -26,6 +26,7 @@
 typedef struct g4_grammar g4_grammar; /* sample/grammar.h */
 typedef struct g4_gvocab g4_gvocab;
 typedef struct g4_gstate g4_gstate;
+typedef struct g4_drafter g4_drafter; /* mtp/mtp.h */
 
 typedef enum {
     G4_FINISH_STOP = 0,   /* end-of-generation token or stop string */
@@ -69,6 +70,11 @@ typedef struct {
     void (*on_token)(void *user, int32_t token, float logprob, const g4_token_prob *top, int n_top);
     bool (*should_stop)(void *user); /* polled once per token; true cancels */
     void *user;
+    /* Speculative decoding (docs/MTP.md): an MTP drafter opened against this engine, or
+     * NULL. The output distribution is the target's (greedy: identical tokens). */
+    g4_drafter *draft;
+    int draft_max;    /* longest draft, 1..G4_SPEC_KMAX (0 = 3) */
+    bool draft_fixed; /* always draft_max tokens; default: adapt to the acceptance rate */
 } g4_gen_params;
 
 g4_gen_params g4_gen_params_default(void);
@@ -81,6 +87,8 @@ typedef struct {
     double t_gen;     /* seconds generating */
     g4_finish finish;
     int n_tool_calls;
+    int n_drafted, n_accepted; /* speculative decoding: draft tokens proposed / accepted */
+    int n_passes;              /* target evaluations during generation (rounds) */
 } g4_gen_result;
 
 typedef struct g4_gen g4_gen;
@@ -116,7 +124,7 @@ typedef struct {
     int n, need;
 } g4_u8fix;
 
-typedef struct {
+typedef struct g4_tokpipe {
     const g4_gen_params *p;
     const g4_vocab *v;
     int V;

@@ -38,6 +38,7 @@ struct g4_drafter {
 
     g4_compute comp;
     float *in, *x, *n, *q, *att, *o, *fg, *fu, *y, *cs, *cent;
+    float *dlogits, *dh; /* g4_spec_draft: one step's logits and hidden state */
     float *scores;
     int scores_cap;
     int32_t *sel;
@@ -334,6 +335,8 @@ static g4_status drafter_open(const char *path, const g4_engine *target, g4_draf
         d->comp.deq = falloc((size_t)d->comp.n_threads * (size_t)max_in, &ok);
     }
     d->in = falloc(2 * (size_t)d->Ht, &ok);
+    d->dlogits = falloc((size_t)d->V, &ok);
+    d->dh = falloc((size_t)d->Ht, &ok);
     d->x = falloc((size_t)d->D, &ok);
     d->n = falloc((size_t)d->D, &ok);
     d->y = falloc((size_t)d->D, &ok);
@@ -378,6 +381,8 @@ void g4_drafter_free(g4_drafter *d) {
     free(d->comp.qbuf);
     free(d->comp.deq);
     free(d->in);
+    free(d->dlogits);
+    free(d->dh);
     free(d->x);
     free(d->n);
     free(d->y);
@@ -531,5 +536,20 @@ g4_status g4_drafter_step(g4_drafter *d, g4_session *target, int seq, int32_t to
     if (d->ordering) masked_head(d, logits_out);
     else mm(d, &d->token_embd, d->y, logits_out);
     mm(d, &d->post, d->y, h_out);
+    return G4_OK;
+}
+
+g4_status g4_spec_draft(g4_drafter *d, g4_session *target, int seq, int32_t tok, const float *h, int pos, int k,
+                        int32_t *drafts, g4_error *err) {
+    const float *hin = h;
+    for (int i = 0; i < k; i++) {
+        g4_status st = g4_drafter_step(d, target, seq, i ? drafts[i - 1] : tok, hin, pos, d->dlogits, d->dh, err);
+        if (st) return st;
+        int32_t b = 0;
+        for (int t = 1; t < d->V; t++)
+            if (d->dlogits[t] > d->dlogits[b]) b = t;
+        drafts[i] = b;
+        hin = d->dh;
+    }
     return G4_OK;
 }

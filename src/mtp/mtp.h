@@ -43,6 +43,60 @@ g4_status g4_drafter_step(g4_drafter *d, g4_session *target, int seq, int32_t to
  * the last g4_session_decode call (borrowed, valid until the next decode). */
 const float *g4_session_hidden_row(const g4_session *s, int i);
 
+/* k greedy drafts (argmax of each step; the drafter is deterministic, so the target's
+ * sample-and-compare rule of spec §8.5 is exact) after token tok at position pos with the
+ * target's hidden state h: drafts[0..k). Uses the drafter's own scratch buffers. */
+g4_status g4_spec_draft(g4_drafter *d, g4_session *target, int seq, int32_t tok, const float *h, int pos, int k,
+                        int32_t *drafts, g4_error *err);
+
+/* ---- speculative rounds inside a sampling pipeline (generate.c, the server) ----
+ *
+ * A round: the target holds n positions of the sequence and token tok is pending (not
+ * yet evaluated), h = the target's hidden state of the row that produced tok. The
+ * drafter proposes d_1..d_k, the target evaluates [tok, d_1..d_k] at n..n+k in one batch
+ * and g4_spec_accept runs the rows through the token pipeline (sampler with the user's
+ * settings, grammar, stop strings, limits): row i's sample s_i is committed; when it
+ * equals d_{i+1} the next row is used, otherwise the round ends with s_i as the new
+ * pending token. Because the drafts are a point mass, "sample the target and compare" is
+ * exactly the speculative-sampling rule (spec §8.5): the output has the target's
+ * distribution, and with greedy sampling equals plain greedy decoding. */
+typedef struct g4_tokpipe g4_tokpipe;
+
+/* logits: k + 1 rows of n_vocab. *n_rows: rows whose input stays in the cache
+ * (tok and the accepted drafts: keep n + *n_rows positions); the accepted drafts are
+ * *n_rows - 1. *next: the last committed token (the new pending one), G4_TOKEN_NONE when
+ * the pipeline ended without one; *done: the output ended (t->finish says why). */
+g4_status g4_spec_accept(g4_tokpipe *t, const float *logits, const int32_t *drafts, int k, int *n_rows,
+                         int32_t *next, bool *done, g4_error *err);
+
+/* Adaptive draft length (spec §12.6: long drafts can slow decoding down). The controller
+ * keeps a decayed estimate of the per-token acceptance a, the measured cost of a
+ * drafter step and of a verification pass with k drafts, and picks the k that maximises
+ * expected tokens per second, E(k) / (t_verify(k) + k t_draft) with
+ * E(k) = (1 - a^(k+1)) / (1 - a). k = 0 (plain decoding) wins at low acceptance; a
+ * one-draft probe then runs after 4, 8, ... 64 plain rounds to notice when acceptance
+ * comes back. Unmeasured pass costs are interpolated from the measured ones (a
+ * verification pass of k+1 rows costs between one decode step and k+1 of them). */
+#define G4_SPEC_KMAX 16
+typedef struct {
+    int kmax;
+    bool fixed;                       /* always kmax (no adaptation) */
+    double acc_s, acc_n;              /* decayed accepted / tried drafts */
+    double t_draft;                   /* seconds per drafter step, 0 = not measured */
+    double t_verify[G4_SPEC_KMAX + 1]; /* seconds per pass with k drafts, 0 = not measured */
+    int plain_run, probe_every;
+} g4_spec_ctl;
+
+void g4_spec_ctl_init(g4_spec_ctl *c, int kmax, bool fixed);
+/* The draft length of the next round (0 = plain decoding). */
+int g4_spec_ctl_pick(g4_spec_ctl *c);
+/* After a round with k drafts: n_acc accepted, rejected = the round ended on a draft the
+ * target disagreed with (false when it ended for another reason); seconds spent drafting
+ * and in the verification pass. */
+void g4_spec_ctl_update(g4_spec_ctl *c, int k, int n_acc, bool rejected, double t_draft, double t_verify);
+/* Running acceptance estimate (what the next pick assumes). */
+double g4_spec_ctl_acceptance(const g4_spec_ctl *c);
+
 /* ---- greedy speculative decoding (spec §8.4, §8.5, §8.7) ---- */
 
 /* Called after each verification round with the tokens it committed: the n_accepted

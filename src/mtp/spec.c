@@ -1,9 +1,11 @@
-/* spec.c — greedy speculative decoding with the MTP drafter (spec §8.4-§8.7, mtp.h). */
+/* spec.c — speculative decoding with the MTP drafter (spec §8.4-§8.7, mtp.h): the greedy
+ * reference loop, the acceptance step of the sampling pipeline, the draft-length controller. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/status.h"
 #include "engine/engine.h"
+#include "engine/generate.h"
 #include "mtp/mtp.h"
 
 static int32_t argmax(const float *v, int n) {
@@ -61,10 +63,7 @@ g4_status g4_spec_generate_greedy(g4_drafter *d, g4_session *s, const int32_t *p
         }
         /* draft N tokens at the same position n */
         toks[0] = tok;
-        for (int k = 1; k <= N; k++) {
-            if ((rc = g4_drafter_step(d, s, 0, toks[k - 1], h, n, logits, h, err))) goto done;
-            toks[k] = argmax(logits, V);
-        }
+        if ((rc = g4_spec_draft(d, s, 0, tok, h, n, N, toks + 1, err))) goto done;
         /* verify [tok, d_1..d_N] at n..n+N */
         for (int k = 0; k <= N; k++) pos[k] = n + k;
         g4_batch b = {0};
@@ -109,4 +108,102 @@ done:
     free(ids);
     free(want);
     return rc;
+}
+
+/* ---- speculative rounds in the token pipeline ---- */
+
+g4_status g4_spec_accept(g4_tokpipe *t, const float *logits, const int32_t *drafts, int k, int *n_rows,
+                         int32_t *next, bool *done, g4_error *err) {
+    const size_t V = (size_t)t->V;
+    *next = G4_TOKEN_NONE;
+    *done = false;
+    for (int i = 0; i <= k; i++) {
+        int32_t s;
+        g4_status st = g4_tokpipe_step(t, logits + (size_t)i * V, &s, done, err);
+        *n_rows = i + 1;
+        if (st) return st;
+        *next = s;
+        if (*done || i == k || s != drafts[i]) return G4_OK;
+    }
+    return G4_OK;
+}
+
+void g4_spec_ctl_init(g4_spec_ctl *c, int kmax, bool fixed) {
+    memset(c, 0, sizeof *c);
+    c->kmax = kmax < 0 ? 0 : kmax > G4_SPEC_KMAX ? G4_SPEC_KMAX : kmax;
+    c->fixed = fixed;
+    c->probe_every = 4;
+}
+
+/* prior: a = 0.7 worth two drafts, so a new controller tries drafting */
+double g4_spec_ctl_acceptance(const g4_spec_ctl *c) { return (c->acc_s + 1.4) / (c->acc_n + 2.0); }
+
+/* Cost of a pass with k drafts: measured, else interpolated between the nearest measured
+ * lengths, else extrapolated with the slope seen so far (at least 5 % of a decode step
+ * per extra row, an optimistic guess that makes the controller try longer drafts once). */
+static double verify_cost(const g4_spec_ctl *c, int k) {
+    if (c->t_verify[k] > 0) return c->t_verify[k];
+    int lo = -1, hi = -1;
+    for (int i = k - 1; i >= 0; i--)
+        if (c->t_verify[i] > 0) {
+            lo = i;
+            break;
+        }
+    for (int i = k + 1; i <= c->kmax; i++)
+        if (c->t_verify[i] > 0) {
+            hi = i;
+            break;
+        }
+    if (lo >= 0 && hi >= 0) return c->t_verify[lo] + (c->t_verify[hi] - c->t_verify[lo]) * (k - lo) / (hi - lo);
+    const double base = c->t_verify[0];
+    if (lo >= 0) {
+        double slope = lo > 0 ? (c->t_verify[lo] - base) / lo : 0;
+        if (slope < 0.05 * base) slope = 0.05 * base;
+        return c->t_verify[lo] + slope * (k - lo);
+    }
+    if (hi >= 0) return c->t_verify[hi] * (1.0 + 0.05 * k) / (1.0 + 0.05 * hi);
+    return 1.0 + 0.05 * k; /* nothing measured: relative units */
+}
+
+int g4_spec_ctl_pick(g4_spec_ctl *c) {
+    if (c->fixed || c->kmax == 0) return c->kmax;
+    if (!(c->t_verify[0] > 0)) return 0; /* measure a plain step first */
+    const double a = g4_spec_ctl_acceptance(c);
+    const double td = c->t_draft > 0 ? c->t_draft : 0.05 * c->t_verify[0];
+    int best = 0;
+    double best_rate = 1.0 / c->t_verify[0], ak = a;
+    double e = 1.0; /* E(k) = 1 + a + ... + a^k */
+    for (int k = 1; k <= c->kmax; k++) {
+        e += ak;
+        ak *= a;
+        const double rate = e / (verify_cost(c, k) + k * td);
+        if (rate > best_rate * 1.02) { /* a longer draft must pay for itself */
+            best_rate = rate;
+            best = k;
+        }
+    }
+    if (best > 0) {
+        c->plain_run = 0;
+        c->probe_every = 4;
+        return best;
+    }
+    if (++c->plain_run >= c->probe_every) { /* acceptance may have come back */
+        c->plain_run = 0;
+        if (c->probe_every < 64) c->probe_every *= 2;
+        return 1;
+    }
+    return 0;
+}
+
+static void ema(double *v, double x, double w) { *v = *v > 0 ? *v + w * (x - *v) : x; }
+
+void g4_spec_ctl_update(g4_spec_ctl *c, int k, int n_acc, bool rejected, double t_draft, double t_verify) {
+    if (k < 0 || k > c->kmax) return;
+    if (k > 0) {
+        const double decay = 0.9;
+        c->acc_s = c->acc_s * decay + n_acc;
+        c->acc_n = c->acc_n * decay + n_acc + (rejected ? 1 : 0);
+        ema(&c->t_draft, t_draft / k, 0.3);
+    }
+    ema(&c->t_verify[k], t_verify, 0.3);
 }
