@@ -25,6 +25,9 @@ typedef struct {
     int port, parallel;
     long long max_body;
     const char *mmproj, *image_mode; /* multimodal */
+    const char *draft, *draft_path;  /* MTP drafter (--draft), as given and resolved */
+    int draft_max;                   /* longest draft (default 3) */
+    bool draft_fixed;                /* always draft_max tokens (no adaptation) */
     cli_media_arg media[CLI_MAX_MEDIA];
     int n_media;
     const char *stop[CLI_MAX_STOP];
@@ -44,6 +47,10 @@ int cli_die(const char *what, const g4_error *err);
 /* Opens the engine for o->model_path with the common options (progress bar on a tty
  * for large files). Returns 0 or 1 after printing the error. */
 int cli_open_engine(const cli_opts *o, g4_engine **e);
+/* Opens the --draft model against e (*d = NULL without --draft). 0 or 1 after an error
+ * message naming the file and the fix. */
+typedef struct g4_drafter g4_drafter;
+int cli_open_drafter(const cli_opts *o, g4_engine *e, g4_drafter **d);
 /* Reads all of a file ("-" = stdin) into a NUL-terminated buffer (free() it). Prints the
  * error and returns NULL on failure. */
 char *cli_read_file(const char *path, size_t *len);

@@ -21,6 +21,7 @@
 #include "engine/engine.h"
 #include "engine/generate.h"
 #include "mm/layout.h"
+#include "mtp/mtp.h"
 #include "text/tokenize.h"
 
 #define DIM "\x1b[2m"
@@ -66,6 +67,7 @@ typedef struct {
     int n_pending;
     g4_media_span *spans;
     int n_spans;
+    g4_drafter *draft; /* --draft, or NULL */
 } chat;
 
 static bool push_msg(chat *c, const char *role, const char *content) {
@@ -286,6 +288,9 @@ static int answer(chat *c, g4_gen_result *res) {
     gp.n_media = c->n_spans;
     gp.mask = c->o->image_mode && !strcmp(c->o->image_mode, "llamacpp") ? G4_MASK_LLAMACPP : G4_MASK_HF;
     gp.user = c;
+    gp.draft = c->draft;
+    gp.draft_max = c->o->draft_max;
+    gp.draft_fixed = c->o->draft_fixed;
     g4_buf_clear(&c->content);
     g4_buf_clear(&c->reasoning);
     c->saw_output = false;
@@ -310,9 +315,13 @@ static int answer(chat *c, g4_gen_result *res) {
 static void print_stats(const chat *c, const g4_gen_result *r) {
     double tps = r->t_gen > 0 ? (r->n_gen > 0 ? r->n_gen - (r->finish == G4_FINISH_STOP || r->finish == G4_FINISH_TOOL_CALLS) : 0) / r->t_gen : 0;
     int ev = r->n_prompt - r->n_cached;
-    fprintf(stderr, "%s[%d tokens, %.1f tokens/s | prompt %d tokens (%d cached), %.1f tokens/s | %s]%s\n",
+    char spec[96] = "";
+    if (c->draft)
+        snprintf(spec, sizeof spec, " | drafts %d/%d accepted, %.2f tokens per pass", r->n_accepted, r->n_drafted,
+                 r->n_passes ? (double)r->n_gen / r->n_passes : 0.0);
+    fprintf(stderr, "%s[%d tokens, %.1f tokens/s | prompt %d tokens (%d cached), %.1f tokens/s%s | %s]%s\n",
             c->color ? DIM : "", r->n_gen, tps, r->n_prompt, r->n_cached,
-            r->t_prompt > 0 ? ev / r->t_prompt : 0.0, g4_finish_name(r->finish), c->color ? RESET : "");
+            r->t_prompt > 0 ? ev / r->t_prompt : 0.0, spec, g4_finish_name(r->finish), c->color ? RESET : "");
 }
 
 static int chat_open(chat *c, const cli_opts *o) {
@@ -336,6 +345,7 @@ static int chat_open(chat *c, const cli_opts *o) {
         }
         if (n_batch < 512) n_batch = 512;
     }
+    if (cli_open_drafter(o, c->e, &c->draft)) return 1;
     if (g4_gen_create(c->e, o->ctx, n_batch, &c->gen, &err)) return cli_die("cannot create a session", &err);
     return 0;
 }
@@ -350,6 +360,7 @@ static void chat_close(chat *c) {
     g4_buf_free(&c->content);
     g4_buf_free(&c->reasoning);
     g4_gen_free(c->gen);
+    g4_drafter_free(c->draft);
     g4_engine_free(c->e);
 }
 

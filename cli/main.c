@@ -14,7 +14,9 @@
 
 #include "cli.h"
 #include "engine/engine.h"
+#include "engine/generate.h"
 #include "g4.h"
+#include "mtp/mtp.h"
 
 #ifndef G4_COMMIT
 #define G4_COMMIT "unknown"
@@ -49,11 +51,16 @@ static void usage(FILE *f) {
             "      the template chosen from the model (E2B/E4B = small, 12B/26B/31B = large)\n"
             "  gemma4c info MODEL [--ctx N]\n"
             "      architecture, sizes, layer pattern, tensor types, weight and KV memory\n"
-            "  gemma4c logits -m MODEL --tokens 2,105,... [--out FILE] [--gen N]\n"
+            "  gemma4c logits -m MODEL --tokens 2,105,... [--out FILE] [--gen N] [--draft D]\n"
             "      evaluate the tokens as one prompt; write the logits of every position as a\n"
-            "      GLD1 file [n_tokens, n_vocab] (f32); --gen N prints N greedy tokens as JSON\n"
-            "  gemma4c bench -m MODEL [-p 512] [-n 128] [-r 3]\n"
-            "      prefill (pp) and decode (tg) speed in tokens/s, one line per case\n"
+            "      GLD1 file [n_tokens, n_vocab] (f32); --gen N prints N greedy tokens as JSON;\n"
+            "      with --draft, greedy speculative decoding as llama.cpp's loop: the ids and\n"
+            "      every verification step's drafted/accepted counts (the last step may\n"
+            "      commit up to --draft-max tokens past N)\n"
+            "  gemma4c bench -m MODEL [-p 512] [-n 128] [-r 3] [--draft D [--draft-max K]]\n"
+            "      prefill (pp) and decode (tg) speed in tokens/s, one line per case; with\n"
+            "      --draft also the cost of verifying 1..K+1 rows and speculative decoding\n"
+            "      (fixed lengths 1..K and adaptive): acceptance, tokens per pass, speedup\n"
             "\n"
             "MODEL is a GGUF path, an Ollama model name from the local Ollama store\n"
             "(gemma4:12b; honours OLLAMA_MODELS) or a Hugging Face cache reference\n"
@@ -74,6 +81,11 @@ static void usage(FILE *f) {
             "                    12B: needs the mmproj file, found next to the model or in\n"
             "                    the Ollama store, or given with --mmproj FILE)\n"
             "  --image-mode M    hf (default: the model's definition) or llamacpp\n"
+            "  --draft MODEL     speculative decoding with the model's MTP drafter (the\n"
+            "                    gemma-4-*-it-assistant GGUF; also for serve, bench, logits):\n"
+            "                    same output, fewer passes of the big model\n"
+            "  --draft-max N     longest draft per step (default 3, at most 16); the length\n"
+            "                    adapts to the acceptance rate unless --draft-fixed\n"
             "  -v, --verbose     print prompt/generation statistics to stderr\n"
             "  --color, --no-color  force or disable colours (default: on a tty)\n"
             "\n"
@@ -129,6 +141,7 @@ static int parse_args(int argc, char **argv, opts *o) {
     o->presence_penalty = o->frequency_penalty = NAN;
     o->top_k = o->repeat_last_n = INT_MIN;
     o->seed = -1;
+    o->draft_max = 3;
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -235,6 +248,13 @@ static int parse_args(int argc, char **argv, opts *o) {
                 return 2;
             }
             o->image_mode = v;
+        } else if (!strcmp(a, "--draft") || !strcmp(a, "--model-draft") || !strcmp(a, "-md")) {
+            NEED();
+            o->draft = v;
+        } else if (!strcmp(a, "--draft-max") || !strcmp(a, "--draft-n")) {
+            INT(o->draft_max, 1, G4_SPEC_KMAX);
+        } else if (!strcmp(a, "--draft-fixed")) {
+            o->draft_fixed = true;
         } else if (!strcmp(a, "--host")) {
             NEED();
             o->host = v;
@@ -387,6 +407,21 @@ int cli_open_engine(const opts *o, g4_engine **e) {
 }
 #define open_engine cli_open_engine
 
+int cli_open_drafter(const opts *o, g4_engine *e, g4_drafter **d) {
+    *d = NULL;
+    if (!o->draft) return 0;
+    g4_error err = {0};
+    if (g4_drafter_open(o->draft_path, e, d, &err)) {
+        fprintf(stderr,
+                "gemma4c: cannot use %s as the drafter: %s\n"
+                "  (--draft takes the MTP assistant GGUF made for this model, e.g. gemma-4-12b-it-assistant "
+                "for gemma-4-12b-it)\n",
+                o->draft_path, err.msg[0] ? err.msg : g4_status_str(err.code));
+        return 1;
+    }
+    return 0;
+}
+
 char *cli_read_file(const char *path, size_t *len) {
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     if (!f) {
@@ -531,6 +566,52 @@ static void json_piece(const char *s) {
     }
 }
 
+/* logits --draft: greedy speculative decoding as llama.cpp's loop (mtp.h), one JSON object
+ * with the generated ids and every verification step's drafted / accepted counts. */
+typedef struct {
+    int n_steps;
+} spec_log;
+
+static void on_spec_step(void *user, int n_draft, int n_accepted, const int32_t *ids, int n_ids) {
+    spec_log *l = user;
+    printf("%s\n  {\"drafted\": %d, \"accepted\": %d, \"ids\": [", l->n_steps++ ? "," : "", n_draft, n_accepted);
+    for (int i = 0; i < n_ids; i++) printf("%s%d", i ? ", " : "", ids[i]);
+    printf("]}");
+}
+
+static int logits_spec(const opts *o, g4_engine *e, g4_session *s, const int32_t *toks, int n) {
+    g4_drafter *d;
+    if (cli_open_drafter(o, e, &d)) return 1;
+    const int cap = o->gen + o->draft_max;
+    int32_t *out = malloc((size_t)cap * sizeof *out);
+    if (!out) {
+        g4_drafter_free(d);
+        return 1;
+    }
+    spec_log log = {0};
+    g4_spec_params sp = {.n_draft = o->draft_max, .n_max = o->gen, .stop_eos = false, .on_step = on_spec_step, .user = &log};
+    g4_spec_stats st;
+    g4_error err = {0};
+    printf("{\"prompt_tokens\": %d, \"draft_max\": %d, \"steps\": [", n, o->draft_max);
+    int rc = 0;
+    if (g4_spec_generate_greedy(d, s, toks, n, &sp, out, cap, &st, &err)) {
+        printf("]}\n");
+        rc = die("speculative decoding failed", &err);
+    } else {
+        printf("\n], \"generated\": [");
+        for (int i = 0; i < st.n_gen; i++) printf("%s%d", i ? ", " : "", out[i]);
+        const g4_model *m = g4_engine_model(e);
+        printf("], \"n_drafted\": %d, \"n_accepted\": %d, \"n_rounds\": %d, \"text\": \"", st.n_drafted,
+               st.n_accepted, st.n_rounds);
+        for (int i = 0; i < st.n_gen; i++)
+            if (m->vocab) json_piece(m->vocab[out[i]]);
+        printf("\"}\n");
+    }
+    free(out);
+    g4_drafter_free(d);
+    return rc;
+}
+
 static int cmd_logits(const opts *o) {
     if (!o->tokens) {
         fprintf(stderr, "gemma4c logits: --tokens is required (comma-separated ids)\n");
@@ -557,8 +638,8 @@ static int cmd_logits(const opts *o) {
     g4_session *s = NULL;
     g4_error err = {0};
     g4_session_config sc = g4_session_config_default();
-    sc.n_ctx = o->ctx ? o->ctx : n + o->gen + 1;
-    sc.n_batch = n;
+    sc.n_ctx = o->ctx ? o->ctx : n + o->gen + 1 + (o->draft ? o->draft_max : 0);
+    sc.n_batch = n > o->draft_max + 1 ? n : o->draft_max + 1;
     if (g4_session_create(e, &sc, &s, &err)) {
         die("cannot create session", &err);
         goto done;
@@ -570,6 +651,17 @@ static int cmd_logits(const opts *o) {
             fprintf(stderr, "gemma4c: token id %d is outside the vocabulary (%d)\n", toks[i], V);
             goto done;
         }
+    if (o->draft && o->gen > 0) {
+        if (o->out) { /* the logits file first, then decode afresh */
+            if (g4_session_eval(s, toks, n, true, logits, &err)) {
+                die("evaluation failed", &err);
+                goto done;
+            }
+            if (cli_write_gld(o->out, logits, n, V) || g4_session_truncate(s, 0, 0, &err)) goto done;
+        }
+        rc = logits_spec(o, e, s, toks, n);
+        goto done;
+    }
     if (g4_session_eval(s, toks, n, true, logits, &err)) {
         die("evaluation failed", &err);
         goto done;
@@ -615,6 +707,105 @@ done:
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* bench --draft: the cost of a verification pass of k+1 rows relative to one decode step
+ * (k = 0..draft-max), then greedy decoding of tg tokens plain, with every fixed draft
+ * length and with the adaptive one: tokens/s, acceptance, tokens per target pass and
+ * the speedup over plain. Prompt: 32 random ids >= 256 (below that the real vocabulary
+ * has its control tokens), the end-of-generation tokens ignored. */
+static int bench_spec(const opts *o, g4_engine *e, const char *base, int tg) {
+    g4_drafter *d;
+    if (cli_open_drafter(o, e, &d)) return 1;
+    const int V = g4_engine_n_vocab(e), K = o->draft_max, NP = 32;
+    int rc = 0;
+    int32_t prompt[32];
+    unsigned rng = 777;
+    for (int i = 0; i < NP; i++) {
+        rng = rng * 1103515245u + 12345u;
+        prompt[i] = V > 1024 ? 256 + (int32_t)((rng >> 8) % (unsigned)(V - 256)) : 2 + (int32_t)((rng >> 8) % (unsigned)(V - 2));
+    }
+    /* verification pass cost */
+    g4_session_config sc = g4_session_config_default();
+    sc.n_ctx = NP + K + 2;
+    sc.n_batch = NP;
+    g4_session *s = NULL;
+    g4_error err = {0};
+    float *lg = malloc((size_t)(K + 1) * (size_t)V * sizeof *lg);
+    double t_pass[G4_SPEC_KMAX + 1];
+    if (!lg || g4_session_create(e, &sc, &s, &err) || g4_session_eval(s, prompt, NP, false, NULL, &err)) {
+        rc = die("bench --draft", &err);
+        goto out;
+    }
+    for (int k = 0; k <= K && !rc; k++) {
+        int32_t toks[G4_SPEC_KMAX + 1], pos[G4_SPEC_KMAX + 1];
+        bool want[G4_SPEC_KMAX + 1];
+        for (int i = 0; i <= k; i++) {
+            toks[i] = prompt[i];
+            pos[i] = NP + i;
+            want[i] = true;
+        }
+        double ts[16];
+        const int reps = o->reps < 16 ? o->reps : 16;
+        for (int r = 0; r <= reps && !rc; r++) { /* the first pass warms up */
+            g4_batch b = {.n = k + 1, .tokens = toks, .pos = pos, .want = want};
+            const double t0 = now_s();
+            if (g4_session_decode(s, &b, lg, &err) || g4_session_truncate(s, 0, NP, &err)) rc = die("bench --draft", &err);
+            if (r) ts[r - 1] = now_s() - t0;
+        }
+        if (rc) break;
+        qsort(ts, (size_t)reps, sizeof *ts, cmp_d);
+        t_pass[k] = ts[reps / 2];
+        printf("model=%s test=verify rows=%d ms=%.1f vs_decode=%.2f\n", base, k + 1, t_pass[k] * 1e3,
+               t_pass[k] / t_pass[0]);
+        fflush(stdout);
+    }
+    /* generation: plain, fixed lengths 1..K, adaptive */
+    g4_gen *g = NULL;
+    if (!rc && g4_gen_create(e, NP + tg + K + 2, NP > K + 1 ? NP : K + 1, &g, &err)) rc = die("bench --draft", &err);
+    double plain_tps = 0;
+    for (int mode = -1; mode <= K + 1 && !rc; mode++) { /* -1 plain, 1..K fixed, K+1 adaptive */
+        if (mode == 0) continue;
+        g4_gen_params p = g4_gen_params_default();
+        p.parse = false;
+        p.ignore_eos = true;
+        p.sampling.temperature = 0;
+        p.n_predict = tg;
+        if (mode > 0) {
+            p.draft = d;
+            p.draft_max = mode <= K ? mode : K;
+            p.draft_fixed = mode <= K;
+        }
+        double best = 0;
+        g4_gen_result res = {0}, r1;
+        for (int r = 0; r < o->reps && !rc; r++) {
+            g4_gen_reset(g);
+            if (g4_gen_run(g, prompt, NP, &p, &r1, &err)) rc = die("bench --draft", &err);
+            else if (r1.t_gen > 0 && (r1.n_gen - 1) / r1.t_gen > best) {
+                best = (r1.n_gen - 1) / r1.t_gen; /* the first token comes from the prompt */
+                res = r1;
+            }
+        }
+        if (rc) break;
+        if (mode < 0) {
+            plain_tps = best;
+            printf("model=%s test=tg%d draft=none t/s=%.2f\n", base, tg, best);
+        } else {
+            char what[32];
+            if (mode <= K) snprintf(what, sizeof what, "fixed%d", mode);
+            else snprintf(what, sizeof what, "adaptive%d", K);
+            printf("model=%s test=tg%d draft=%s t/s=%.2f acceptance=%.3f tokens_per_pass=%.2f speedup=%.2f\n", base, tg,
+                   what, best, res.n_drafted ? (double)res.n_accepted / res.n_drafted : 0.0,
+                   res.n_passes ? (double)(res.n_gen - 1) / res.n_passes : 0.0, plain_tps > 0 ? best / plain_tps : 0.0);
+        }
+        fflush(stdout);
+    }
+    g4_gen_free(g);
+out:
+    free(lg);
+    g4_session_free(s);
+    g4_drafter_free(d);
+    return rc;
 }
 
 static int cmd_bench(const opts *o) {
@@ -676,6 +867,7 @@ static int cmd_bench(const opts *o) {
         fflush(stdout);
         free(ts);
     }
+    if (!rc && o->draft) rc = bench_spec(o, e, base, tg > 0 ? tg : 128);
     free(toks);
     free(logits);
     g4_engine_free(e);
@@ -699,6 +891,14 @@ int main(int argc, char **argv) {
     g4_error err = {0};
     if (g4_model_resolve(o.model, &resolved, &err)) return die("model not found", &err);
     o.model_path = resolved;
+    char *resolved_draft = NULL;
+    if (o.draft) {
+        if (g4_model_resolve(o.draft, &resolved_draft, &err)) {
+            free(resolved);
+            return die("drafter not found", &err);
+        }
+        o.draft_path = resolved_draft;
+    }
     int rc = 2;
     if (!strcmp(o.cmd, "info")) rc = cmd_info(&o);
     else if (!strcmp(o.cmd, "logits")) rc = cmd_logits(&o);
@@ -711,5 +911,6 @@ int main(int argc, char **argv) {
     else if (!strcmp(o.cmd, "serve")) rc = cmd_serve(&o);
     else if (!strcmp(o.cmd, "media")) rc = cmd_media(&o);
     free(resolved);
+    free(resolved_draft);
     return rc;
 }

@@ -419,7 +419,7 @@ static int run_ctl(g4_spec_ctl *c, double a, double base, double per_row, double
             if ((*rng >> 8) / 16777216.0 >= a) break;
             acc++;
         }
-        g4_spec_ctl_update(c, k, acc, acc < k, k * t_d, base + per_row * k);
+        g4_spec_ctl_update(c, k, acc, acc < k, k * t_d, base + per_row * k + k * t_d);
         last = k;
     }
     return last;

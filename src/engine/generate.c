@@ -476,14 +476,13 @@ static g4_status gen_spec(g4_gen *g, g4_tokpipe *t, const g4_gen_params *p, g4_g
         }
         g4_batch b = {.n = k + 1, .tokens = toks, .pos = pos, .want = want};
         if ((st = g4_session_decode(g->s, &b, g->vlogits, err))) break;
-        const double t2 = now_s();
         int rows;
         if ((st = g4_spec_accept(t, g->vlogits, toks + 1, k, &rows, &tok, &done, err))) break;
         if (rows < k + 1 && (st = g4_session_truncate(g->s, 0, n + rows, err))) break;
         memcpy(g->cache + n, toks, (size_t)rows * sizeof *toks);
         g->n_cache = n + rows;
         memcpy(g->h, g4_session_hidden_row(g->s, rows - 1), (size_t)H * sizeof *g->h);
-        g4_spec_ctl_update(&g->ctl, k, rows - 1, !done && rows - 1 < k, t1 - t0, t2 - t1);
+        g4_spec_ctl_update(&g->ctl, k, rows - 1, !done && rows - 1 < k, t1 - t0, now_s() - t0);
         res->n_drafted += k;
         res->n_accepted += rows - 1;
         res->n_passes++;

@@ -81,7 +81,7 @@ g4_status g4_vocab_from_gguf(const g4_gguf *g, g4_vocab **out, g4_error *err) {
         .add_bos = true, /* llama.cpp forces it for Gemma 4 whatever add_bos_token says */
     };
     st = g4_vocab_create(&d, out, err);
-    if (st) g4_error_prefix(err, "tokenizer: ");
+    if (st) g4_error_prefix(err, "tokenizer");
 done:
     free(toks);
     free(tlens);
@@ -100,6 +100,6 @@ g4_status g4_vocab_load_gguf(const char *path, g4_vocab **out, g4_error *err) {
     if (st) return st;
     st = g4_vocab_from_gguf(g, out, err);
     g4_gguf_close(g);
-    if (st) g4_error_prefix(err, "%s: ", path);
+    if (st) g4_error_prefix(err, "%s", path);
     return st;
 }

@@ -97,7 +97,7 @@ static bool bind(g4_drafter *d, const char *name, bool required, int64_t ne0, in
         return false;
     }
     if (!g4_tensor_view(src, &d->e->k, t, err)) {
-        g4_error_prefix(err, "drafter: ");
+        g4_error_prefix(err, "drafter");
         return false;
     }
     return true;
@@ -280,7 +280,7 @@ g4_status g4_drafter_open(const char *path, const g4_engine *target, g4_drafter 
     g4_status st = drafter_open(path, target, out, &e);
     if (st) {
         g4_fail(err, st, "%s", e.msg);
-        if (path) g4_error_prefix(err, "%s: ", path);
+        if (path && !strstr(err->msg, path)) g4_error_prefix(err, "%s", path);
     }
     return st;
 }

@@ -70,20 +70,20 @@ g4_status g4_spec_accept(g4_tokpipe *t, const float *logits, const int32_t *draf
                          int32_t *next, bool *done, g4_error *err);
 
 /* Adaptive draft length (spec §12.6: long drafts can slow decoding down). The controller
- * keeps a decayed estimate of the per-token acceptance a, the measured cost of a
- * drafter step and of a verification pass with k drafts, and picks the k that maximises
- * expected tokens per second, E(k) / (t_verify(k) + k t_draft) with
- * E(k) = (1 - a^(k+1)) / (1 - a). k = 0 (plain decoding) wins at low acceptance; a
- * one-draft probe then runs after 4, 8, ... 64 plain rounds to notice when acceptance
- * comes back. Unmeasured pass costs are interpolated from the measured ones (a
- * verification pass of k+1 rows costs between one decode step and k+1 of them). */
+ * keeps a decayed estimate of the per-token acceptance a and the measured time of a round
+ * with k drafts (drafting + verification + acceptance; k = 0 is a plain decode step), and
+ * picks the k that maximises expected tokens per second, E(k) / t_round(k) with
+ * E(k) = 1 + a + ... + a^k. k = 0 (plain decoding) wins at low acceptance; a one-draft
+ * probe then runs after 4, 8, ... 64 plain rounds to notice when acceptance comes back.
+ * Unmeasured lengths are interpolated between measured ones or extrapolated with an
+ * optimistic slope, so each is tried once when it looks worthwhile. */
 #define G4_SPEC_KMAX 16
 typedef struct {
     int kmax;
-    bool fixed;                       /* always kmax (no adaptation) */
-    double acc_s, acc_n;              /* decayed accepted / tried drafts */
-    double t_draft;                   /* seconds per drafter step, 0 = not measured */
-    double t_verify[G4_SPEC_KMAX + 1]; /* seconds per pass with k drafts, 0 = not measured */
+    bool fixed;                      /* always kmax (no adaptation) */
+    double acc_s, acc_n;             /* decayed accepted / tried drafts */
+    double t_draft;                  /* seconds per drafter step, 0 = not measured */
+    double t_round[G4_SPEC_KMAX + 1]; /* seconds per round with k drafts, 0 = not measured */
     int plain_run, probe_every;
 } g4_spec_ctl;
 
@@ -92,8 +92,8 @@ void g4_spec_ctl_init(g4_spec_ctl *c, int kmax, bool fixed);
 int g4_spec_ctl_pick(g4_spec_ctl *c);
 /* After a round with k drafts: n_acc accepted, rejected = the round ended on a draft the
  * target disagreed with (false when it ended for another reason); seconds spent drafting
- * and in the verification pass. */
-void g4_spec_ctl_update(g4_spec_ctl *c, int k, int n_acc, bool rejected, double t_draft, double t_verify);
+ * and in the whole round (drafting included). */
+void g4_spec_ctl_update(g4_spec_ctl *c, int k, int n_acc, bool rejected, double t_draft, double t_round);
 /* Running acceptance estimate (what the next pick assumes). */
 double g4_spec_ctl_acceptance(const g4_spec_ctl *c);
 

@@ -138,45 +138,42 @@ void g4_spec_ctl_init(g4_spec_ctl *c, int kmax, bool fixed) {
 /* prior: a = 0.7 worth two drafts, so a new controller tries drafting */
 double g4_spec_ctl_acceptance(const g4_spec_ctl *c) { return (c->acc_s + 1.4) / (c->acc_n + 2.0); }
 
-/* Cost of a pass with k drafts: measured, else interpolated between the nearest measured
- * lengths, else extrapolated with the slope seen so far (at least 5 % of a decode step
- * per extra row, an optimistic guess that makes the controller try longer drafts once). */
-static double verify_cost(const g4_spec_ctl *c, int k) {
-    if (c->t_verify[k] > 0) return c->t_verify[k];
+/* Seconds of a round with k drafts (drafting, verification, acceptance): measured, else
+ * interpolated between the nearest measured lengths, else extrapolated from the longest
+ * measured one with its slope per draft, at least the drafter step plus 5 % of a plain
+ * round (an optimistic guess, so that each longer length gets tried once). */
+static double round_cost(const g4_spec_ctl *c, int k) {
+    if (c->t_round[k] > 0) return c->t_round[k];
     int lo = -1, hi = -1;
     for (int i = k - 1; i >= 0; i--)
-        if (c->t_verify[i] > 0) {
+        if (c->t_round[i] > 0) {
             lo = i;
             break;
         }
     for (int i = k + 1; i <= c->kmax; i++)
-        if (c->t_verify[i] > 0) {
+        if (c->t_round[i] > 0) {
             hi = i;
             break;
         }
-    if (lo >= 0 && hi >= 0) return c->t_verify[lo] + (c->t_verify[hi] - c->t_verify[lo]) * (k - lo) / (hi - lo);
-    const double base = c->t_verify[0];
-    if (lo >= 0) {
-        double slope = lo > 0 ? (c->t_verify[lo] - base) / lo : 0;
-        if (slope < 0.05 * base) slope = 0.05 * base;
-        return c->t_verify[lo] + slope * (k - lo);
-    }
-    if (hi >= 0) return c->t_verify[hi] * (1.0 + 0.05 * k) / (1.0 + 0.05 * hi);
-    return 1.0 + 0.05 * k; /* nothing measured: relative units */
+    if (lo >= 0 && hi >= 0) return c->t_round[lo] + (c->t_round[hi] - c->t_round[lo]) * (k - lo) / (hi - lo);
+    const double base = c->t_round[0], td = c->t_draft > 0 ? c->t_draft : 0.05 * base;
+    double slope = td + 0.05 * base;
+    if (lo > 0 && (c->t_round[lo] - base) / lo > slope) slope = (c->t_round[lo] - base) / lo;
+    if (lo >= 0) return c->t_round[lo] + slope * (k - lo);
+    return c->t_round[hi] - slope * (hi - k);
 }
 
 int g4_spec_ctl_pick(g4_spec_ctl *c) {
     if (c->fixed || c->kmax == 0) return c->kmax;
-    if (!(c->t_verify[0] > 0)) return 0; /* measure a plain step first */
+    if (!(c->t_round[0] > 0)) return 0; /* measure a plain step first */
     const double a = g4_spec_ctl_acceptance(c);
-    const double td = c->t_draft > 0 ? c->t_draft : 0.05 * c->t_verify[0];
     int best = 0;
-    double best_rate = 1.0 / c->t_verify[0], ak = a;
+    double best_rate = 1.0 / c->t_round[0], ak = a;
     double e = 1.0; /* E(k) = 1 + a + ... + a^k */
     for (int k = 1; k <= c->kmax; k++) {
         e += ak;
         ak *= a;
-        const double rate = e / (verify_cost(c, k) + k * td);
+        const double rate = e / round_cost(c, k);
         if (rate > best_rate * 1.02) { /* a longer draft must pay for itself */
             best_rate = rate;
             best = k;
@@ -197,7 +194,7 @@ int g4_spec_ctl_pick(g4_spec_ctl *c) {
 
 static void ema(double *v, double x, double w) { *v = *v > 0 ? *v + w * (x - *v) : x; }
 
-void g4_spec_ctl_update(g4_spec_ctl *c, int k, int n_acc, bool rejected, double t_draft, double t_verify) {
+void g4_spec_ctl_update(g4_spec_ctl *c, int k, int n_acc, bool rejected, double t_draft, double t_round) {
     if (k < 0 || k > c->kmax) return;
     if (k > 0) {
         const double decay = 0.9;
@@ -205,5 +202,5 @@ void g4_spec_ctl_update(g4_spec_ctl *c, int k, int n_acc, bool rejected, double 
         c->acc_n = c->acc_n * decay + n_acc + (rejected ? 1 : 0);
         ema(&c->t_draft, t_draft / k, 0.3);
     }
-    ema(&c->t_verify[k], t_verify, 0.3);
+    ema(&c->t_round[k], t_round, 0.3);
 }
