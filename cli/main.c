@@ -32,6 +32,7 @@ static void usage(FILE *f) {
             "  gemma4c chat -m MODEL [options]\n"
             "      interactive chat; type /help inside for commands\n"
             "  gemma4c serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [--ctx N]\n"
+            "                [--draft DRAFTER [--draft-max N]]\n"
             "                [--api-key KEY] [--cors ORIGIN] [--alias NAME] [--max-body BYTES]\n"
             "      OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions,\n"
             "      /v1/models, /health, /tokenize, /detokenize); --parallel slots are decoded\n"

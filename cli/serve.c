@@ -44,6 +44,7 @@ int cmd_serve(const cli_opts *o) {
 #include "mm/mm.h"
 #include "mmio/audio_io.h"
 #include "mmio/image_io.h"
+#include "mtp/mtp.h"
 #include "server/oai.h"
 #include "server/sched.h"
 #include "text/tokenize.h"
@@ -71,6 +72,7 @@ typedef struct {
     int32_t tool_call_tok; /* <|tool_call>: banned when tool_choice is none */
     g4_mmproj *proj;       /* NULL: no image/audio input */
     g4_image_mode image_mode;
+    g4_drafter *draft;     /* --draft: speculative decoding in every slot */
 } server;
 
 static server G;
@@ -239,7 +241,10 @@ static void usage_of(const call *c, g4_oai_usage *u) {
     for (int i = 0; i < c->n; i++) {
         u->completion_tokens += c->ch[i].res.n_gen;
         u->reasoning_tokens += c->ch[i].reasoning_tokens;
+        u->draft_tokens += c->ch[i].res.n_drafted;
+        u->accepted_draft_tokens += c->ch[i].res.n_accepted;
     }
+    u->speculative = G.draft != NULL;
 }
 
 /* A choice's stream opens with delta {"role":"assistant","content":""}, once. */
@@ -1136,8 +1141,13 @@ int cmd_serve(const cli_opts *o) {
             }
         }
     }
+    if (cli_open_drafter(o, G.e, &G.draft)) goto done;
+    if (G.draft)
+        fprintf(stderr, "gemma4c serve: speculative decoding with %s (up to %d drafts%s)\n", o->draft_path, o->draft_max,
+                o->draft_fixed ? ", fixed" : ", adaptive");
     g4_sched_config sc = {.n_slots = o->parallel > 0 ? o->parallel : 1, .n_ctx = o->ctx, .n_batch = 0, .max_queue = 0,
-                          .mask = G.image_mode == G4_IMAGE_MODE_LLAMACPP ? G4_MASK_LLAMACPP : G4_MASK_HF};
+                          .mask = G.image_mode == G4_IMAGE_MODE_LLAMACPP ? G4_MASK_LLAMACPP : G4_MASK_HF,
+                          .draft = G.draft, .draft_max = o->draft_max, .draft_fixed = o->draft_fixed};
     if (g4_sched_create(G.e, &sc, &G.sched, &err)) {
         cli_die("cannot create the slots", &err);
         goto done;
@@ -1165,6 +1175,7 @@ done:
     if (lsock != MHD_INVALID_SOCKET) close(lsock);
     g4_gvocab_free(G.gv);
     g4_mmproj_close(G.proj);
+    g4_drafter_free(G.draft);
     g4_engine_free(G.e);
     return rc;
 }

@@ -1098,10 +1098,28 @@ static void test_accepted_renders(void) {
               "{\"cached_tokens\":4},\"completion_tokens_details\":{\"reasoning_tokens\":1}}"
 
 static const g4_oai_meta META = {true, "chatcmpl-abc", 1700000000, "gemma4", NULL, true};
-static const g4_oai_usage USE = {10, 3, 4, 1};
+static const g4_oai_usage USE = {10, 3, 4, 1, false, 0, 0};
 
 static void test_format_response(void) {
     g4_buf b = G4_BUF_INIT;
+    /* speculative decoding: accepted / rejected drafts and llama-server's timings */
+    {
+        const g4_oai_usage su = {10, 3, 4, 1, true, 7, 5};
+        g4_oai_choice c = {0};
+        c.content = "Hi";
+        c.content_len = 2;
+        c.finish = G4_OAI_FINISH_LENGTH;
+        g4_oai_format_response(&META, &c, 1, &su, &b);
+        EQS(g4_buf_str(&b), HEAD "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},"
+                            "\"logprobs\":null,\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":10,"
+                            "\"completion_tokens\":3,\"total_tokens\":13,\"prompt_tokens_details\":{\"cached_tokens\":4},"
+                            "\"completion_tokens_details\":{\"reasoning_tokens\":1,\"accepted_prediction_tokens\":5,"
+                            "\"rejected_prediction_tokens\":2}},\"timings\":{\"draft_n\":7,\"draft_n_accepted\":5}}");
+        g4_buf_clear(&b);
+        g4_oai_format_usage_chunk(&META, &su, &b);
+        T_CHECK(strstr(g4_buf_str(&b), "\"rejected_prediction_tokens\":2}},\"timings\":{\"draft_n\":7,\"draft_n_accepted\":5}}\n\n") != NULL);
+        g4_buf_clear(&b);
+    }
     /* plain answer */
     g4_oai_choice c = {0};
     c.content = "Hello there.";

@@ -1,5 +1,6 @@
 /* test_sched.c — continuous batching: jobs decoded together give exactly the tokens each
- * gives alone (greedy), the queue bounds, cancellation, prefix reuse across jobs. */
+ * gives alone (greedy), the queue bounds, cancellation, prefix reuse across jobs, and the
+ * same with speculative decoding per slot. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "engine/engine.h"
 #include "engine/generate.h"
+#include "mtp/mtp.h"
 #include "server/sched.h"
 #include "t.h"
 
@@ -219,6 +221,49 @@ int main(void) {
             g4_job_release(jq[j]);
         }
     g4_sched_free(s); /* nothing left running */
+
+    /* 5. speculative decoding per slot (MTP drafter): the six jobs on three slots give the
+     * same greedy tokens, with fixed and adaptive draft lengths, with a roomy batch and
+     * with one so tight (3 rows for 3 slots) that drafts must shrink; usage counts add up */
+    g4_drafter *dr = NULL;
+    T_CHECKF(g4_drafter_open(DATA "/dense-assistant-f32.gguf", e, &dr, &err) == G4_OK, "%s", err.msg);
+    const struct {
+        int n_batch, draft_max;
+        bool fixed;
+    } cases[] = {{16, 3, true}, {16, 4, false}, {3, 3, true}, {64, 8, true}};
+    for (size_t c = 0; dr && c < sizeof cases / sizeof *cases; c++) {
+        sc = (g4_sched_config){.n_slots = 3, .n_ctx = 256, .n_batch = cases[c].n_batch, .max_queue = 8, .draft = dr,
+                               .draft_max = cases[c].draft_max, .draft_fixed = cases[c].fixed};
+        T_CHECKF(g4_sched_create(e, &sc, &s, &err) == G4_OK, "%s", err.msg);
+        int drafted = 0, accepted = 0, passes = 0;
+        for (int j = 0; j < NJ; j++) {
+            winit(&w[j]);
+            d = desc(prompts[j], plen[j], NGEN, &w[j]);
+            T_CHECK(g4_sched_submit(s, &d, &jobs[j], &err) == G4_OK);
+        }
+        for (int j = 0; j < NJ; j++) {
+            wait_done(&w[j]);
+            T_CHECK(w[j].st == G4_OK);
+            T_CHECKF(w[j].n == NGEN && !memcmp(w[j].toks, want[j], sizeof want[j]),
+                     "batch %d, draft %d%s: job %d differs from its plain greedy run", cases[c].n_batch,
+                     cases[c].draft_max, cases[c].fixed ? "" : " adaptive", j);
+            T_CHECK(w[j].res.n_gen == NGEN && w[j].res.n_accepted <= w[j].res.n_drafted);
+            T_CHECK(w[j].res.n_passes + w[j].res.n_accepted == NGEN - 1 || w[j].res.finish != G4_FINISH_LENGTH);
+            drafted += w[j].res.n_drafted;
+            accepted += w[j].res.n_accepted;
+            passes += w[j].res.n_passes;
+            g4_job_release(jobs[j]);
+        }
+        g4_sched_get_stats(s, &st);
+        T_CHECK(st.n_drafted == (uint64_t)drafted && st.n_accepted == (uint64_t)accepted);
+        T_CHECKF(drafted > 0 && accepted > 0 && passes < NJ * (NGEN - 1), "drafted %d accepted %d passes %d", drafted,
+                 accepted, passes);
+        fprintf(stderr, "sched + drafter (batch %d, draft %d%s): %d/%d drafts accepted, %d target passes for %d tokens\n",
+                cases[c].n_batch, cases[c].draft_max, cases[c].fixed ? "" : " adaptive", accepted, drafted, passes,
+                NJ * NGEN);
+        g4_sched_free(s);
+    }
+    g4_drafter_free(dr);
     g4_engine_free(e);
     return T_DONE();
 }

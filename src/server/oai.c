@@ -1744,7 +1744,23 @@ void g4_oai_format_usage(const g4_oai_usage *u, g4_buf *o) {
     put_i64(o, u->cached_tokens);
     g4_buf_adds(o, "},\"completion_tokens_details\":{\"reasoning_tokens\":");
     put_i64(o, u->reasoning_tokens);
+    if (u->speculative) {
+        g4_buf_adds(o, ",\"accepted_prediction_tokens\":");
+        put_i64(o, u->accepted_draft_tokens);
+        g4_buf_adds(o, ",\"rejected_prediction_tokens\":");
+        put_i64(o, (int64_t)u->draft_tokens - u->accepted_draft_tokens);
+    }
     g4_buf_adds(o, "}}");
+}
+
+/* llama-server's draft counters, next to "usage" */
+static void put_timings(const g4_oai_usage *u, g4_buf *o) {
+    if (!u->speculative) return;
+    g4_buf_adds(o, ",\"timings\":{\"draft_n\":");
+    put_i64(o, u->draft_tokens);
+    g4_buf_adds(o, ",\"draft_n_accepted\":");
+    put_i64(o, u->accepted_draft_tokens);
+    g4_buf_addc(o, '}');
 }
 
 static void put_bytes(g4_buf *o, const char *s, size_t n) {
@@ -1877,6 +1893,7 @@ void g4_oai_format_response(const g4_oai_meta *m, const g4_oai_choice *choices, 
     if (u) {
         g4_buf_adds(o, ",\"usage\":");
         g4_oai_format_usage(u, o);
+        put_timings(u, o);
     }
     g4_buf_addc(o, '}');
 }
@@ -1950,6 +1967,7 @@ void g4_oai_format_usage_chunk(const g4_oai_meta *m, const g4_oai_usage *u, g4_b
     put_head(m, m->chat ? "chat.completion.chunk" : "text_completion", o);
     g4_buf_adds(o, ",\"choices\":[],\"usage\":");
     g4_oai_format_usage(u, o);
+    put_timings(u, o);
     g4_buf_adds(o, "}\n\n");
 }
 

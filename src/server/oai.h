@@ -204,6 +204,11 @@ typedef struct {
     int completion_tokens; /* reasoning included */
     int cached_tokens;     /* prompt tokens reused from the cache */
     int reasoning_tokens;
+    /* speculative decoding (written only when on): OpenAI's predicted-output fields
+     * completion_tokens_details.accepted/rejected_prediction_tokens, and llama-server's
+     * "timings": {"draft_n", "draft_n_accepted"} */
+    bool speculative;
+    int draft_tokens, accepted_draft_tokens;
 } g4_oai_usage;
 
 /* One token's text (raw bytes, may be part of a UTF-8 character) and log-probability.

@@ -9,6 +9,7 @@
 
 #include "core/status.h"
 #include "engine/engine.h"
+#include "mtp/mtp.h"
 
 struct g4_job {
     int32_t *prompt;
@@ -38,6 +39,12 @@ typedef struct {
     int32_t next_tok; /* sampled, to be evaluated */
     g4_gen_result res;
     double t0, t1;
+    /* speculative decoding */
+    float *h;        /* target hidden state of the row that produced next_tok */
+    g4_spec_ctl ctl; /* per slot: acceptance depends on the conversation */
+    int k;           /* drafts in this step */
+    int32_t drafts[G4_SPEC_KMAX];
+    int w0;          /* first wanted row of this slot in the step */
 } slot;
 
 struct g4_sched {
@@ -45,12 +52,15 @@ struct g4_sched {
     g4_session *sess;
     int n_slots, n_ctx, n_batch, max_queue, V, n_embd;
     g4_mask_mode mask;
+    g4_drafter *draft;
+    int draft_max;
+    bool draft_fixed;
     slot *slots;
     /* batch buffers */
     int32_t *b_tok, *b_pos, *b_seq, *b_grp;
     const float **b_embd;
     bool *b_want;
-    int *b_slot; /* want row -> slot index */
+    int *b_slot; /* slots with logits in this step, in order of their first wanted row */
     bool *b_tried; /* slots considered for prefill in this step */
     float *logits;
     pthread_t thread;
@@ -122,6 +132,8 @@ static void finish_job(slot *sl, g4_status st, const char *msg) {
     pthread_mutex_lock(&s->mu); /* before DONE: whoever waits for it sees the counts */
     s->st.n_jobs++;
     s->st.n_gen_tokens += (uint64_t)sl->res.n_gen;
+    s->st.n_drafted += (uint64_t)sl->res.n_drafted;
+    s->st.n_accepted += (uint64_t)sl->res.n_accepted;
     s->st.n_active--;
     pthread_mutex_unlock(&s->mu);
     g4_event ev = {.kind = G4_EV_DONE, .result = &sl->res, .status = st, .error = msg ? msg : ""};
@@ -189,6 +201,7 @@ static void start_slot(g4_sched *s, slot *sl) {
         return;
     }
     sl->pipe_live = true;
+    if (s->draft) g4_spec_ctl_init(&sl->ctl, s->draft_max, s->draft_fixed);
     int c = g4_gen_keep_prefix(s->sess, sl->seq, sl->cache, &sl->n_cache, j->prompt, j->n_prompt, &j->gen);
     sl->n_done = c;
     sl->res.n_prompt = j->n_prompt;
@@ -210,25 +223,56 @@ static void fail_batch(g4_sched *s, const g4_error *err) {
     }
 }
 
+/* Drafts for a decoding slot: the controller's length within the context, the tokens
+ * still allowed and the batch budget left for the other decoding slots. */
+static g4_status draft_slot(g4_sched *s, slot *sl, int budget, g4_error *err) {
+    sl->k = 0;
+    if (!s->draft) return G4_OK;
+    int k = g4_spec_ctl_pick(&sl->ctl);
+    if (k > s->n_ctx - sl->n_cache - 1) k = s->n_ctx - sl->n_cache - 1;
+    if (k > budget - 1) k = budget - 1;
+    const int np = sl->job->gen.n_predict;
+    if (np >= 0 && k > np - sl->pipe.n_gen - 1) k = np - sl->pipe.n_gen - 1;
+    if (k <= 0) return G4_OK;
+    sl->k = k;
+    return g4_spec_draft(s->draft, s->sess, sl->seq, sl->next_tok, sl->h, sl->n_cache, k, sl->drafts, err);
+}
+
 static void step(g4_sched *s) {
-    int n = 0, n_want = 0;
-    /* decoding slots first: one token each */
+    int n = 0, n_want = 0, w = 0;
+    const double t_step = now_s();
+    g4_error err = {0};
+    /* decoding slots first: the pending token (and drafts) each */
+    int n_dec = 0;
+    for (int i = 0; i < s->n_slots; i++) n_dec += s->slots[i].state == SLOT_DECODE;
     for (int i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         if (sl->state != SLOT_DECODE) continue;
         if (atomic_load(&sl->job->cancel)) {
             sl->pipe.finish = G4_FINISH_CANCELLED;
             finish_job(sl, G4_OK, NULL);
+            n_dec--;
             continue;
         }
-        s->b_tok[n] = sl->next_tok;
-        s->b_pos[n] = sl->n_cache;
-        s->b_seq[n] = sl->seq;
-        s->b_want[n] = true;
-        s->b_embd[n] = NULL;
-        s->b_grp[n] = 0;
+        /* an even share of the batch left after one row for each other decoding slot */
+        const int budget = (s->n_batch - n - (n_dec - 1)) < G4_SPEC_KMAX + 1 ? s->n_batch - n - (n_dec - 1) : G4_SPEC_KMAX + 1;
+        n_dec--;
+        if (draft_slot(s, sl, budget, &err)) {
+            finish_job(sl, err.code, err.msg);
+            continue;
+        }
+        sl->w0 = w;
+        for (int k = 0; k <= sl->k; k++) {
+            s->b_tok[n] = k ? sl->drafts[k - 1] : sl->next_tok;
+            s->b_pos[n] = sl->n_cache + k;
+            s->b_seq[n] = sl->seq;
+            s->b_want[n] = true;
+            s->b_embd[n] = NULL;
+            s->b_grp[n] = 0;
+            n++;
+        }
+        w += sl->k + 1;
         s->b_slot[n_want++] = i;
-        n++;
     }
     /* then prompt chunks, oldest admission first, in the remaining budget */
     for (int i = 0; i < s->n_slots; i++) s->b_tried[i] = false;
@@ -280,26 +324,30 @@ static void step(g4_sched *s) {
         sl->n_done += m;
         if (sl->n_done == sl->job->n_prompt) {
             s->b_want[n - 1] = true;
+            sl->k = 0;
+            sl->w0 = w++;
             s->b_slot[n_want++] = (int)(sl - s->slots);
         }
     }
     if (n == 0) return;
+    const double t_draft = now_s() - t_step;
     g4_batch b = {.n = n, .tokens = s->b_tok, .pos = s->b_pos, .seq = s->b_seq, .want = s->b_want,
                   .embd = s->b_embd, .n_embd = s->n_embd, .group = s->b_grp, .mask = s->mask};
-    g4_error err = {0};
     if (g4_session_decode(s->sess, &b, s->logits, &err)) {
         fail_batch(s, &err);
         return;
     }
-    /* the KV now holds every row: record the tokens */
+    /* the KV now holds every row: record the tokens (rejected drafts are cut below) */
     for (int r = 0; r < n; r++) {
         slot *sl = &s->slots[s->b_seq[r]]; /* slot i owns sequence i */
         if (s->b_pos[r] == sl->n_cache) sl->cache[sl->n_cache++] = s->b_embd[r] ? -1 : s->b_tok[r];
     }
-    /* sample every slot that has logits */
-    for (int w = 0; w < n_want; w++) {
-        slot *sl = &s->slots[s->b_slot[w]];
-        if (sl->state == SLOT_PREFILL) {
+    /* sample every slot that has logits: one row, or the pending token's row and its
+     * drafts' (g4_spec_accept commits the agreeing drafts and the target's next token) */
+    for (int q = 0; q < n_want; q++) {
+        slot *sl = &s->slots[s->b_slot[q]];
+        const bool from_prompt = sl->state == SLOT_PREFILL;
+        if (from_prompt) {
             sl->state = SLOT_DECODE;
             sl->t1 = now_s();
             sl->res.t_prompt = sl->t1 - sl->t0;
@@ -308,11 +356,27 @@ static void step(g4_sched *s) {
         }
         int32_t tok;
         bool done;
-        g4_status st = g4_tokpipe_step(&sl->pipe, s->logits + (size_t)w * s->V, &tok, &done, &err);
+        int rows = 1;
+        const float *lg = s->logits + (size_t)sl->w0 * s->V;
+        g4_status st = sl->k ? g4_spec_accept(&sl->pipe, lg, sl->drafts, sl->k, &rows, &tok, &done, &err)
+                             : g4_tokpipe_step(&sl->pipe, lg, &tok, &done, &err);
+        if (!st && rows < sl->k + 1) { /* drop the rejected drafts */
+            st = g4_session_truncate(s->sess, sl->seq, sl->n_cache - (sl->k + 1 - rows), &err);
+            sl->n_cache -= sl->k + 1 - rows;
+        }
         if (st) {
             finish_job(sl, st, err.msg);
             continue;
         }
+        if (s->draft) {
+            memcpy(sl->h, g4_session_hidden_row(s->sess, sl->w0 + rows - 1), (size_t)s->n_embd * sizeof *sl->h);
+            if (!from_prompt) /* a prompt step's time says nothing about decoding */
+                g4_spec_ctl_update(&sl->ctl, sl->k, rows - 1, !done && rows - 1 < sl->k, sl->k ? t_draft : 0,
+                                   now_s() - t_step);
+            sl->res.n_drafted += sl->k;
+            sl->res.n_accepted += rows - 1;
+        }
+        if (!from_prompt) sl->res.n_passes++;
         if (!done && sl->n_cache >= s->n_ctx) done = true; /* context full: length */
         if (done) finish_job(sl, G4_OK, NULL);
         else sl->next_tok = tok;
@@ -380,6 +444,13 @@ g4_status g4_sched_create(g4_engine *e, const g4_sched_config *cfg, g4_sched **o
     g4_engine_info(e, &mi);
     s->n_embd = mi.n_embd;
     s->mask = cfg ? cfg->mask : G4_MASK_HF;
+    s->draft = cfg ? cfg->draft : NULL;
+    s->draft_max = cfg && cfg->draft_max > 0 ? (cfg->draft_max < G4_SPEC_KMAX ? cfg->draft_max : G4_SPEC_KMAX) : 3;
+    s->draft_fixed = cfg && cfg->draft_fixed;
+    if (s->draft && (g4_drafter_n_vocab(s->draft) != s->V || g4_drafter_n_embd_out(s->draft) != s->n_embd)) {
+        free(s);
+        return g4_fail(err, G4_ERR_ARG, "the drafter was opened for another model");
+    }
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->engine_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
@@ -406,7 +477,10 @@ g4_status g4_sched_create(g4_engine *e, const g4_sched_config *cfg, g4_sched **o
     s->b_embd = malloc((size_t)s->n_batch * sizeof *s->b_embd);
     s->b_slot = malloc((size_t)s->n_slots * sizeof *s->b_slot);
     s->b_tried = malloc((size_t)s->n_slots * sizeof *s->b_tried);
-    s->logits = malloc((size_t)s->n_slots * s->V * sizeof *s->logits);
+    /* wanted rows: one per slot, or a pending token and its drafts per decoding slot */
+    const int rows = s->draft ? (s->n_batch < s->n_slots * (s->draft_max + 1) ? s->n_batch : s->n_slots * (s->draft_max + 1))
+                              : s->n_slots;
+    s->logits = malloc((size_t)rows * s->V * sizeof *s->logits);
     if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_want || !s->b_grp || !s->b_embd || !s->b_slot || !s->b_tried || !s->logits) {
         g4_sched_free(s);
         return g4_fail(err, G4_ERR_NOMEM, "out of memory for %d slots", cfg ? cfg->n_slots : 1);
@@ -415,7 +489,8 @@ g4_status g4_sched_create(g4_engine *e, const g4_sched_config *cfg, g4_sched **o
         s->slots[i].s = s;
         s->slots[i].seq = i;
         s->slots[i].cache = malloc((size_t)s->n_ctx * sizeof(int32_t));
-        if (!s->slots[i].cache) {
+        if (s->draft) s->slots[i].h = malloc((size_t)s->n_embd * sizeof(float));
+        if (!s->slots[i].cache || (s->draft && !s->slots[i].h)) {
             g4_sched_free(s);
             return g4_fail(err, G4_ERR_NOMEM, "out of memory");
         }
@@ -440,7 +515,10 @@ void g4_sched_free(g4_sched *s) {
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
     }
-    for (int i = 0; s->slots && i < s->n_slots; i++) free(s->slots[i].cache);
+    for (int i = 0; s->slots && i < s->n_slots; i++) {
+        free(s->slots[i].cache);
+        free(s->slots[i].h);
+    }
     free(s->slots);
     free(s->b_tok);
     free(s->b_pos);

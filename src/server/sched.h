@@ -4,8 +4,9 @@
  * bounded queue; a free slot takes the next one, preferring the slot whose cached tokens
  * share the longest prefix with the job's prompt (its KV is reused: prefix caching).
  * Every step runs ONE batched forward pass holding the next token of every decoding
- * slot plus prompt chunks of prefilling slots, then samples each slot through the same
- * per-token pipeline as the CLI (g4_tokpipe: grammar, sampler, stop strings, parser).
+ * slot (with its drafts, when a drafter is configured) plus prompt chunks of prefilling
+ * slots, then samples each slot through the same per-token pipeline as the CLI
+ * (g4_tokpipe: grammar, sampler, stop strings, parser; g4_spec_accept for drafts).
  * Results stream out as events, called on the scheduler thread: keep them short. */
 #ifndef G4_SERVER_SCHED_H
 #define G4_SERVER_SCHED_H
@@ -59,6 +60,12 @@ typedef struct {
     int max_queue; /* waiting jobs beyond the slots; 0 = 64 */
     int swa_keep;  /* extra sliding-window history per slot for prefix reuse; 0 = 1024, < 0 = none */
     g4_mask_mode mask; /* how image soft tokens see each other (all jobs) */
+    /* Speculative decoding for every slot (docs/MTP.md): an MTP drafter opened against
+     * the engine (borrowed; used on the scheduler thread only), or NULL. Each decoding
+     * slot adds its pending token and up to draft_max drafts to the step's batch. */
+    g4_drafter *draft;
+    int draft_max;    /* 0 = 3 */
+    bool draft_fixed; /* always draft_max drafts (no adaptation) */
 } g4_sched_config;
 
 typedef struct {
@@ -67,6 +74,7 @@ typedef struct {
     uint64_t n_prompt_tokens;    /* submitted prompt tokens */
     uint64_t n_cached_tokens;    /* of which reused from slot caches */
     uint64_t n_gen_tokens;
+    uint64_t n_drafted, n_accepted; /* speculative decoding */
 } g4_sched_stats;
 
 typedef struct g4_sched g4_sched;

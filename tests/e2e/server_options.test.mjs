@@ -324,3 +324,50 @@ describe('other fixture models', () => {
     });
   }
 });
+
+describe('--draft: speculative decoding with the MTP drafter', () => {
+  // greedy answers must be the same bytes with and without the drafter, for parallel
+  // streamed and plain requests; usage reports the drafted / accepted tokens
+  let plain, spec;
+  before(async () => {
+    plain = await startServer({ args: ['--parallel', '2'] });
+    spec = await startServer({ args: ['--parallel', '2', '--draft', model('dense-assistant-f32.gguf'), '--draft-max', '4'] });
+  });
+  after(async () => { await plain?.stop(); await spec?.stop(); });
+
+  it('same greedy answers, drafts reported in usage and timings', async () => {
+    const bias = banEogBias();
+    const ask = (srv, content, stream) => {
+      const body = { model: 'm', messages: user(content), max_tokens: 40, temperature: 0, logit_bias: bias };
+      if (!stream) return postJSON(`${srv.base}/chat/completions`, body);
+      return postStream(`${srv.base}/chat/completions`, { ...body, stream: true, stream_options: { include_usage: true } });
+    };
+    const qs = ['Say hello', 'Count to five', 'What is the capital of France?', 'Write a haiku'];
+    const want = await Promise.all(qs.map((q) => ask(plain, q, false)));
+    const got = await Promise.all(qs.map((q) => ask(spec, q, false)));
+    let drafted = 0, accepted = 0;
+    for (let i = 0; i < qs.length; i++) {
+      assert.equal(got[i].status, 200, got[i].text);
+      checkChatCompletion(got[i].json);
+      assert.equal(got[i].json.choices[0].message.content, want[i].json.choices[0].message.content, `answer ${i}`);
+      assert.equal(got[i].json.usage.completion_tokens, want[i].json.usage.completion_tokens);
+      const d = got[i].json.usage.completion_tokens_details;
+      const t = got[i].json.timings;
+      assert.ok(Number.isInteger(d.accepted_prediction_tokens) && Number.isInteger(d.rejected_prediction_tokens), show(d));
+      assert.equal(t.draft_n, d.accepted_prediction_tokens + d.rejected_prediction_tokens);
+      assert.equal(t.draft_n_accepted, d.accepted_prediction_tokens);
+      assert.equal(want[i].json.timings, undefined, 'no timings without --draft');
+      assert.equal(want[i].json.usage.completion_tokens_details.accepted_prediction_tokens, undefined);
+      drafted += t.draft_n;
+      accepted += t.draft_n_accepted;
+    }
+    assert.ok(drafted > 0 && accepted > 0, `drafted ${drafted}, accepted ${accepted}`);
+    console.log(`# --draft: ${accepted}/${drafted} drafts accepted over ${qs.length} answers`);
+    const sse = await ask(spec, qs[1], true);
+    const r = checkChatChunks(sse.events, { includeUsage: true });
+    assert.equal(r.choices[0].content, want[1].json.choices[0].message.content);
+    const last = r.chunks[r.chunks.length - 1];
+    assert.ok(last.timings && last.timings.draft_n >= last.timings.draft_n_accepted, show(last));
+    assert.equal(last.timings.draft_n_accepted, r.usage.completion_tokens_details.accepted_prediction_tokens);
+  });
+});
