@@ -26,9 +26,9 @@ test-asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DG4_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target test_gguf test_kernels test_model_load test_golden test_tokenizer test_tokenizer_real \
 	    test_json test_chat_render test_chat_parse test_sample test_generate test_resolve \
-	    test_grammar test_oai test_sched test_utf8 test_mm test_image test_audio test_mtp test_spec
+	    test_grammar test_oai test_sched test_utf8 test_mm test_image test_audio test_mtp test_spec test_specpair mkgguf
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) \
-	    -R 'test_(gguf|kernels|model_load|golden|tokenizer|tokenizer_real|json|chat_render|chat_parse|sample|generate|resolve|grammar|oai|sched|utf8|mm|image|audio|mtp|spec)$$'
+	    -R 'test_(gguf|kernels|model_load|golden|tokenizer|tokenizer_real|json|chat_render|chat_parse|sample|generate|resolve|grammar|oai|sched|utf8|mm|image|audio|mtp|spec|specpair)$$'
 
 # A chat on a terminal, else one answer. The shipped model is tiny and random (its text is
 # gibberish by design); run a real Gemma 4 with e.g. `make run MODEL=gemma4:e2b`.

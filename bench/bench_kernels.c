@@ -40,7 +40,7 @@
 #endif
 
 #define MAX_THREADS 64
-#define NTOK_PREFILL 64
+#define NTOK_PREFILL 64 /* default; --ntok N (1..64) measures small batches (speculative verification) */
 
 static double now_s(void) {
     struct timespec ts;
@@ -394,6 +394,7 @@ static const g4_type all_types[] = {
 int main(int argc, char **argv) {
     int max_threads = 2;
     bool quick = false, do_prefill = true, do_matvec = true, hot = false;
+    int ntok_prefill = NTOK_PREFILL;
     const char *type_list = NULL, *isa_list = NULL, *kernel_list = NULL;
     int64_t shapes[8][2] = {{15360, 3840}, {3840, 15360}, {3840, 3840}};
     int nshapes = 3;
@@ -406,6 +407,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--hot")) hot = true;
         else if (!strcmp(argv[i], "--no-prefill")) do_prefill = false;
+        else if (!strcmp(argv[i], "--ntok") && i + 1 < argc) {
+            ntok_prefill = atoi(argv[++i]);
+            if (ntok_prefill < 1 || ntok_prefill > NTOK_PREFILL) {
+                fprintf(stderr, "bench_kernels: --ntok takes 1..%d\n", NTOK_PREFILL);
+                return 2;
+            }
+        }
         else if (!strcmp(argv[i], "--no-matvec")) do_matvec = false;
         else if (!strcmp(argv[i], "--shape") && i + 1 < argc) {
             long long r, c;
@@ -421,7 +429,7 @@ int main(int argc, char **argv) {
         } else {
             fprintf(stderr,
                     "usage: %s [-t MAXTHREADS] [--type t1,t2] [--isa scalar,avx2,avx512] "
-                    "[--kernel dot,gemm] [--shape RxC]... [--quick] [--hot] [--no-prefill] [--no-matvec]\n",
+                    "[--kernel dot,gemm] [--shape RxC]... [--quick] [--hot] [--no-prefill] [--no-matvec] [--ntok N]\n",
                     argv[0]);
             return 2;
         }
@@ -514,7 +522,7 @@ int main(int argc, char **argv) {
                         }
                         if (do_prefill) {
                             /* the scalar table is ~100x slower: fewer tokens keep the run short */
-                            const int ntok = slow ? 8 : NTOK_PREFILL;
+                            const int ntok = slow ? (ntok_prefill < 8 ? ntok_prefill : 8) : ntok_prefill;
                             j.ntok = ntok;
                             j.w = w;
                             double tm[32];
