@@ -123,6 +123,7 @@ g4_status g4_engine_open(const g4_engine_config *cfg, g4_engine **out, g4_error 
     if (!e) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
     e->cfg = *cfg;
     const bool copy = want_copy(cfg);
+    e->weights_in_ram = copy;
     g4_status st = g4_model_load(cfg->model_path, copy, cfg->progress, cfg->progress_user, &e->m, err);
     if (st) goto fail;
     if ((st = load_tokenizer(e, err))) goto fail;

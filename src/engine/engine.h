@@ -22,6 +22,8 @@ struct g4_engine {
     g4_vocab *vocab;   /* NULL when the file has no tokenizer.ggml.* keys */
     int32_t *suppress; /* tokenizer.ggml.suppress_tokens (12B: <image|>, <audio|>) */
     int n_suppress;
+    bool weights_in_ram; /* copied into huge-page RAM (else mapped): companions (the MTP
+                            drafter) follow the same choice */
 };
 
 struct g4_session {

@@ -290,7 +290,9 @@ static g4_status drafter_open(const char *path, const g4_engine *target, g4_draf
     g4_drafter *d = calloc(1, sizeof *d);
     if (!d) return g4_fail(err, G4_ERR_NOMEM, "drafter: out of memory");
     d->e = target;
-    g4_status st = g4_gguf_open(path, &d->g, err);
+    /* like the target: in RAM (huge pages) unless the target is mapped, so that the
+     * first drafts do not fault the drafter in from the page cache */
+    g4_status st = g4_gguf_open_ex(path, target->weights_in_ram, NULL, NULL, &d->g, err);
     if (st) goto fail;
     if ((st = read_hparams(d, err))) goto fail;
 
