@@ -761,43 +761,58 @@ static int bench_spec(const opts *o, g4_engine *e, const char *base, int tg) {
                t_pass[k] / t_pass[0]);
         fflush(stdout);
     }
-    /* generation: plain, fixed lengths 1..K, adaptive */
+    /* generation: plain, fixed lengths 1..K, adaptive; the modes take turns within each
+     * repetition and the speedup is the median over repetitions of t/s(mode) / t/s(plain
+     * of the same repetition), so that this machine's bandwidth drift (+-20 % between
+     * minutes) hits both sides of a ratio alike */
     g4_gen *g = NULL;
     if (!rc && g4_gen_create(e, NP + tg + K + 2, NP > K + 1 ? NP : K + 1, &g, &err)) rc = die("bench --draft", &err);
-    double plain_tps = 0;
-    for (int mode = -1; mode <= K + 1 && !rc; mode++) { /* -1 plain, 1..K fixed, K+1 adaptive */
-        if (mode == 0) continue;
-        g4_gen_params p = g4_gen_params_default();
-        p.parse = false;
-        p.ignore_eos = true;
-        p.sampling.temperature = 0;
-        p.n_predict = tg;
-        if (mode > 0) {
-            p.draft = d;
-            p.draft_max = mode <= K ? mode : K;
-            p.draft_fixed = mode <= K;
-        }
-        double best = 0;
-        g4_gen_result res = {0}, r1;
-        for (int r = 0; r < o->reps && !rc; r++) {
-            g4_gen_reset(g);
-            if (g4_gen_run(g, prompt, NP, &p, &r1, &err)) rc = die("bench --draft", &err);
-            else if (r1.t_gen > 0 && (r1.n_gen - 1) / r1.t_gen > best) {
-                best = (r1.n_gen - 1) / r1.t_gen; /* the first token comes from the prompt */
-                res = r1;
+    enum { MAXR = 16 };
+    const int reps = o->reps < MAXR ? o->reps : MAXR, n_modes = K + 2; /* 0 plain, 1..K fixed, K+1 adaptive */
+    double tps[G4_SPEC_KMAX + 2][MAXR], ratio[G4_SPEC_KMAX + 2][MAXR];
+    g4_gen_result res[G4_SPEC_KMAX + 2];
+    memset(res, 0, sizeof res);
+    for (int r = 0; r < reps && !rc; r++) {
+        for (int mode = 0; mode < n_modes && !rc; mode++) {
+            g4_gen_params p = g4_gen_params_default();
+            p.parse = false;
+            p.ignore_eos = true;
+            p.sampling.temperature = 0;
+            p.n_predict = tg;
+            if (mode > 0) {
+                p.draft = d;
+                p.draft_max = mode <= K ? mode : K;
+                p.draft_fixed = mode <= K;
             }
+            g4_gen_result r1;
+            g4_gen_reset(g);
+            if (g4_gen_run(g, prompt, NP, &p, &r1, &err)) {
+                rc = die("bench --draft", &err);
+                break;
+            }
+            tps[mode][r] = r1.t_gen > 0 ? (r1.n_gen - 1) / r1.t_gen : 0; /* the first token comes from the prompt */
+            ratio[mode][r] = tps[0][r] > 0 ? tps[mode][r] / tps[0][r] : 0;
+            res[mode].n_gen += r1.n_gen - 1;
+            res[mode].n_drafted += r1.n_drafted;
+            res[mode].n_accepted += r1.n_accepted;
+            res[mode].n_passes += r1.n_passes;
         }
-        if (rc) break;
-        if (mode < 0) {
-            plain_tps = best;
-            printf("model=%s test=tg%d draft=none t/s=%.2f\n", base, tg, best);
+    }
+    for (int mode = 0; mode < n_modes && !rc; mode++) {
+        qsort(tps[mode], (size_t)reps, sizeof(double), cmp_d);
+        qsort(ratio[mode], (size_t)reps, sizeof(double), cmp_d);
+        if (mode == 0) {
+            printf("model=%s test=tg%d draft=none t/s=%.2f reps=%d\n", base, tg, tps[0][reps / 2], reps);
         } else {
             char what[32];
             if (mode <= K) snprintf(what, sizeof what, "fixed%d", mode);
             else snprintf(what, sizeof what, "adaptive%d", K);
-            printf("model=%s test=tg%d draft=%s t/s=%.2f acceptance=%.3f tokens_per_pass=%.2f speedup=%.2f\n", base, tg,
-                   what, best, res.n_drafted ? (double)res.n_accepted / res.n_drafted : 0.0,
-                   res.n_passes ? (double)(res.n_gen - 1) / res.n_passes : 0.0, plain_tps > 0 ? best / plain_tps : 0.0);
+            const g4_gen_result *q = &res[mode];
+            printf("model=%s test=tg%d draft=%s t/s=%.2f acceptance=%.3f tokens_per_pass=%.2f speedup=%.2f "
+                   "(min %.2f max %.2f)\n",
+                   base, tg, what, tps[mode][reps / 2], q->n_drafted ? (double)q->n_accepted / q->n_drafted : 0.0,
+                   q->n_passes ? (double)q->n_gen / q->n_passes : 0.0, ratio[mode][reps / 2], ratio[mode][0],
+                   ratio[mode][reps - 1]);
         }
         fflush(stdout);
     }
@@ -831,7 +846,7 @@ static int cmd_bench(const opts *o) {
     }
     for (int c = 0; c < 2; c++) {
         const int nt = cases[c];
-        if (nt <= 0) continue;
+        if (nt <= 0 || (c == 1 && o->draft)) continue; /* --draft: bench_spec measures plain decoding too */
         double *ts = calloc((size_t)o->reps, sizeof *ts);
         for (int r = 0; r < o->reps + 1; r++) { /* first run warms up */
             g4_session_config sc = g4_session_config_default();
