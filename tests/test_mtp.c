@@ -27,6 +27,7 @@
 #include "mtp/mtp.h"
 #include "gld.h"
 #include "t.h"
+#include "t_mtp.h"
 
 #define DATA G4_TEST_DATA
 #define NDRAFT 4
@@ -61,18 +62,6 @@ static int json_nums(const char *js, const char *key, double *out, int cap) {
         p = end;
     }
     return n;
-}
-
-static g4_engine *open_target(const char *name) {
-    char path[512];
-    snprintf(path, sizeof path, DATA "/%s.gguf", name);
-    g4_engine_config cfg = g4_engine_config_default();
-    cfg.model_path = path;
-    cfg.n_threads = 2;
-    g4_engine *e = NULL;
-    g4_error err = {0};
-    T_CHECKF(g4_engine_open(&cfg, &e, &err) == G4_OK, "%s: %s", path, err.msg);
-    return e;
 }
 
 static int argmax(const float *v, int n) {
@@ -307,19 +296,13 @@ static void check_spec(g4_engine *e, g4_drafter *d, const char *asst, int pi) {
 }
 
 static void check_pair(const char *target, const char *asst) {
-    g4_engine *e = open_target(target);
-    if (!e) return;
-    char path[512];
-    snprintf(path, sizeof path, DATA "/%s-f32.gguf", asst);
-    g4_drafter *d = NULL;
-    g4_error err = {0};
-    T_CHECKF(g4_drafter_open(path, e, &d, &err) == G4_OK, "%s", err.msg);
-    if (d) {
-        T_CHECK(!g4_drafter_has_masked_head(d));
-        T_CHECK(g4_drafter_n_embd_out(d) == g4_engine_model(e)->hp.n_embd && g4_drafter_n_vocab(d) == g4_engine_n_vocab(e));
-        for (int pi = 0; pi < 3; pi++) check_case(e, d, asst, pi);
-        for (int pi = 0; pi < 3; pi++) check_spec(e, d, asst, pi);
-    }
+    g4_engine *e;
+    g4_drafter *d;
+    if (!t_open_pair(target, asst, &e, &d)) return;
+    T_CHECK(!g4_drafter_has_masked_head(d));
+    T_CHECK(g4_drafter_n_embd_out(d) == g4_engine_model(e)->hp.n_embd && g4_drafter_n_vocab(d) == g4_engine_n_vocab(e));
+    for (int pi = 0; pi < 3; pi++) check_case(e, d, asst, pi);
+    for (int pi = 0; pi < 3; pi++) check_spec(e, d, asst, pi);
     g4_drafter_free(d);
     g4_engine_free(e);
 }
@@ -392,7 +375,7 @@ static void check_masked_head(void) {
     const char *tmp = "test_mtp_masked.gguf";
     const int C = 40;
     T_CHECK(write_masked_copy(DATA "/e-assistant-f32.gguf", tmp, C));
-    g4_engine *e = open_target("e-f32");
+    g4_engine *e = t_open_target("e-f32");
     g4_drafter *dense = NULL, *masked = NULL;
     g4_error err = {0};
     T_CHECKF(e && g4_drafter_open(DATA "/e-assistant-f32.gguf", e, &dense, &err) == G4_OK, "%s", err.msg);
@@ -441,7 +424,7 @@ out:
 }
 
 static void check_open_errors(void) {
-    g4_engine *dense = open_target("dense-f32"), *small = open_target("e-f32");
+    g4_engine *dense = t_open_target("dense-f32"), *small = t_open_target("e-f32");
     if (!dense || !small) goto out;
     g4_drafter *d = NULL;
     g4_error err = {0};

@@ -27,21 +27,10 @@
 #include "g4.h"
 #include "mtp/mtp.h"
 #include "t.h"
+#include "t_mtp.h"
 
 #define DATA G4_TEST_DATA
 #define MAXT 64
-
-static g4_engine *open_target(const char *name) {
-    char path[512];
-    snprintf(path, sizeof path, DATA "/%s.gguf", name);
-    g4_engine_config cfg = g4_engine_config_default();
-    cfg.model_path = path;
-    cfg.n_threads = 2;
-    g4_engine *e = NULL;
-    g4_error err = {0};
-    T_CHECKF(g4_engine_open(&cfg, &e, &err) == G4_OK, "%s: %s", path, err.msg);
-    return e;
-}
 
 typedef struct {
     int32_t toks[MAXT];
@@ -86,6 +75,16 @@ static g4_status run(g4_engine *e, int n_batch, const int32_t *prompt, int n_pro
     return st;
 }
 
+/* p plainly into a, then with k fixed drafts into b */
+static void run_both(g4_engine *e, g4_drafter *d, int k, const int32_t *prompt, int n, g4_gen_params p, capture *a,
+                     g4_gen_result *ra, capture *b, g4_gen_result *rb) {
+    run(e, 64, prompt, n, p, a, ra);
+    p.draft = d;
+    p.draft_max = k;
+    p.draft_fixed = true;
+    run(e, 64, prompt, n, p, b, rb);
+}
+
 static bool same(const capture *a, const g4_gen_result *ra, const capture *b, const g4_gen_result *rb) {
     return a->n == b->n && !memcmp(a->toks, b->toks, (size_t)(a->n < MAXT ? a->n : MAXT) * sizeof *a->toks) &&
            a->len == b->len && !memcmp(a->text, b->text, a->len) && ra->finish == rb->finish &&
@@ -102,17 +101,9 @@ static void make_prompt(int32_t *p, int n, unsigned seed, int V) {
 
 /* greedy equality over draft lengths, prompt lengths around the window, limits */
 static void check_greedy(const char *target, const char *asst) {
-    g4_engine *e = open_target(target);
-    if (!e) return;
-    char path[512];
-    snprintf(path, sizeof path, DATA "/%s-f32.gguf", asst);
-    g4_drafter *d = NULL;
-    g4_error err = {0};
-    T_CHECKF(g4_drafter_open(path, e, &d, &err) == G4_OK, "%s", err.msg);
-    if (!d) {
-        g4_engine_free(e);
-        return;
-    }
+    g4_engine *e;
+    g4_drafter *d;
+    if (!t_open_pair(target, asst, &e, &d)) return;
     const int V = g4_engine_n_vocab(e), W = g4_engine_model(e)->hp.n_swa;
     int lens[] = {3, W - 3, W - 1, W, W + 1, W + 2, 2 * W + 5, 40};
     int n_cases = 0, n_acc = 0, n_dr = 0, n_mid_stop = 0;
@@ -149,11 +140,7 @@ static void check_greedy(const char *target, const char *asst) {
             q.n_predict = np;
             capture a, b;
             g4_gen_result ra, rb;
-            run(e, 64, prompt, lens[li], q, &a, &ra);
-            q.draft = d;
-            q.draft_max = 4;
-            q.draft_fixed = true;
-            run(e, 64, prompt, lens[li], q, &b, &rb);
+            run_both(e, d, 4, prompt, lens[li], q, &a, &ra, &b, &rb);
             T_CHECKF(same(&a, &ra, &b, &rb) && rb.n_gen <= np, "max_tokens %d with drafts: %d/%d tokens, %zu/%zu bytes, finish %d/%d", np, a.n, b.n, a.len, b.len, ra.finish, rb.finish);
         }
         if (plain.len > 24) {
@@ -166,11 +153,7 @@ static void check_greedy(const char *target, const char *asst) {
             q.n_stop = 1;
             capture a, b;
             g4_gen_result ra, rb;
-            run(e, 64, prompt, lens[li], q, &a, &ra);
-            q.draft = d;
-            q.draft_max = 5;
-            q.draft_fixed = true;
-            run(e, 64, prompt, lens[li], q, &b, &rb);
+            run_both(e, d, 5, prompt, lens[li], q, &a, &ra, &b, &rb);
             T_CHECKF(same(&a, &ra, &b, &rb) && ra.finish == G4_FINISH_STOP && a.len <= 15,
                      "stop string \"%s\" with drafts (%zu bytes)", stop, a.len);
             n_mid_stop++;
@@ -332,17 +315,14 @@ static int find_prompt(g4_engine *e, g4_drafter *d, int len, unsigned seed, int3
 }
 
 static void check_sampling(const char *target, const char *asst, int prompt_len) {
-    g4_engine *e = open_target(target);
-    if (!e) return;
-    char path[512];
-    snprintf(path, sizeof path, DATA "/%s-f32.gguf", asst);
-    g4_drafter *d = NULL;
+    g4_engine *e;
+    g4_drafter *d;
+    if (!t_open_pair(target, asst, &e, &d)) return;
     g4_error err = {0};
-    T_CHECKF(g4_drafter_open(path, e, &d, &err) == G4_OK, "%s", err.msg);
     int32_t prompt[64];
     g4_gen *g = NULL, *g2 = NULL;
     T_CHECK(g4_gen_create(e, 128, 0, &g, &err) == G4_OK && g4_gen_create(e, 128, 0, &g2, &err) == G4_OK);
-    if (!d || !g || !g2 || !find_prompt(e, d, prompt_len, 4242u, prompt)) {
+    if (!g || !g2 || !find_prompt(e, d, prompt_len, 4242u, prompt)) {
         T_CHECKF(0, "%s: no prompt whose first draft is accepted", target);
         goto out;
     }
