@@ -10,8 +10,8 @@
  *   end-of-generation token falling inside a draft.
  * - Sampling (spec §8.5): at a prompt where the drafter is usually right, the joint
  *   distribution of the first three tokens under top-k 3 sampling (temperature 1) from
- *   6000 seeds (1500 under ASan), against the exact target distribution computed from the target's logits:
- *   Pearson chi-square at p = 0.001 (Wilson-Hilferty quantile; cells under 5 expected
+ *   6000 seeds (1500 under ASan), against the exact target distribution computed from
+ *   the target's logits: Pearson chi-square at p = 0.001 (Wilson-Hilferty quantile; cells under 5 expected
  *   pooled). A distribution at temperature 1.6 must be rejected (the test has power), and
  *   both accepted and rejected drafts must occur. Every seed must also give exactly the
  *   tokens of plain sampling: sample-and-compare draws one uniform per committed token,
