@@ -75,8 +75,9 @@ g4_status g4_spec_accept(g4_tokpipe *t, const float *logits, const int32_t *draf
  * picks the k that maximises expected tokens per second, E(k) / t_round(k) with
  * E(k) = 1 + a + ... + a^k. k = 0 (plain decoding) wins at low acceptance; a one-draft
  * probe then runs after 4, 8, ... 64 plain rounds to notice when acceptance comes back.
- * Unmeasured lengths are interpolated between measured ones or extrapolated with an
- * optimistic slope, so each is tried once when it looks worthwhile. */
+ * Drafts grow one length at a time (k + 1 is a candidate once k has been measured), the
+ * unmeasured next length extrapolated with an optimistic slope, so each is tried once
+ * when it looks worthwhile and a cold start does not pay for long drafts first. */
 #define G4_SPEC_KMAX 16
 typedef struct {
     int kmax;

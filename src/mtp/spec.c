@@ -173,6 +173,7 @@ int g4_spec_ctl_pick(g4_spec_ctl *c) {
     for (int k = 1; k <= c->kmax; k++) {
         e += ak;
         ak *= a;
+        if (k > 1 && !(c->t_round[k - 1] > 0)) break; /* lengthen one step at a time */
         const double rate = e / round_cost(c, k);
         if (rate > best_rate * 1.02) { /* a longer draft must pay for itself */
             best_rate = rate;
