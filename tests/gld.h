@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json.h"
+
 typedef struct {
     int ndim, dims[4];
     float *data; /* malloc'd; int32 files are converted to float */
@@ -74,6 +76,26 @@ static inline char *gld_slurp(const char *path, size_t *len) {
     }
     fclose(f);
     return s;
+}
+
+/* The numbers under top-level key `key` of the JSON object text js (parsed with the
+ * library's parser): an array's first cap elements (non-numbers skipped), or a single
+ * number. Returns how many were stored, -1 when js is not an object holding the key. */
+static inline int gld_json_nums(const char *js, const char *key, double *out, int cap) {
+    g4_json *root = NULL;
+    if (!js || g4_json_parse(js, strlen(js), &root, NULL)) return -1;
+    const g4_json *v = g4_json_get(root, key);
+    int n = -1;
+    if (g4_json_is_number(v) && cap >= 1) {
+        out[0] = g4_json_number(v);
+        n = 1;
+    } else if (g4_json_is_array(v)) {
+        n = 0;
+        for (size_t i = 0; i < g4_json_len(v) && n < cap; i++)
+            if (g4_json_is_number(g4_json_at(v, i))) out[n++] = g4_json_number(g4_json_at(v, i));
+    }
+    g4_json_free(root);
+    return n;
 }
 
 #endif

@@ -29,30 +29,6 @@
 
 /* ---- fixture readers ---- */
 
-
-
-
-/* Numbers of the JSON array under "key" (the fixture files are flat and simple). */
-static int json_array(const char *js, const char *key, double *out, int cap) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    const char *p = strstr(js, pat);
-    if (!p || !(p = strchr(p, '['))) return -1;
-    int n = 0;
-    p++;
-    while (*p && *p != ']' && n < cap) {
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p) {
-            p++;
-            continue;
-        }
-        out[n++] = v;
-        p = end;
-    }
-    return n;
-}
-
 static int prompts[4][128], prompt_len[4];
 
 static void load_prompts(void) {
@@ -189,8 +165,8 @@ static void check_prompts_and_greedy(const golden_case *c, int ci) {
         snprintf(path, sizeof path, DATA "/golden/%s.p%d.json", c->golden, pi);
         char *js = gld_slurp(path, NULL);
         double gen[NGEN], margin[NGEN];
-        T_CHECKF(js && json_array(js, "generated", gen, NGEN) == NGEN &&
-                     json_array(js, "top1_minus_top2", margin, NGEN) == NGEN,
+        T_CHECKF(js && gld_json_nums(js, "generated", gen, NGEN) == NGEN &&
+                     gld_json_nums(js, "top1_minus_top2", margin, NGEN) == NGEN,
                  "bad %s", path);
         free(js);
         gld gg = {0};

@@ -34,36 +34,6 @@
 #define TOL_LOGIT 0.05
 #define TOL_H 0.05
 
-
-
-
-/* Numbers of the JSON array (or the single number) under "key". */
-static int json_nums(const char *js, const char *key, double *out, int cap) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    const char *p = strstr(js, pat);
-    if (!p || !(p = strchr(p + strlen(pat), ':'))) return -1;
-    p++;
-    while (*p == ' ') p++;
-    if (*p != '[') {
-        out[0] = strtod(p, NULL);
-        return 1;
-    }
-    int n = 0;
-    p++;
-    while (*p && *p != ']' && n < cap) {
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p) {
-            p++;
-            continue;
-        }
-        out[n++] = v;
-        p = end;
-    }
-    return n;
-}
-
 static int argmax(const float *v, int n) {
     int b = 0;
     for (int i = 1; i < n; i++)
@@ -88,14 +58,14 @@ static void check_case(g4_engine *e, g4_drafter *d, const char *asst, int pi) {
     if (!js) return;
     double nums[256];
     int32_t prompt[256];
-    const int n = json_nums(js, "prompt", nums, 256);
+    const int n = gld_json_nums(js, "prompt", nums, 256);
     for (int i = 0; i < n; i++) prompt[i] = (int32_t)nums[i];
-    double v;
-    T_CHECK(json_nums(js, "target_next", &v, 1) == 1);
+    double v = -1;
+    T_CHECK(gld_json_nums(js, "target_next", &v, 1) == 1);
     const int target_next = (int)v;
-    T_CHECK(json_nums(js, "draft_position", &v, 1) == 1 && (int)v == n);
+    T_CHECK(gld_json_nums(js, "draft_position", &v, 1) == 1 && (int)v == n);
     double ids[NDRAFT];
-    T_CHECK(json_nums(js, "draft_ids", ids, NDRAFT) == NDRAFT);
+    T_CHECK(gld_json_nums(js, "draft_ids", ids, NDRAFT) == NDRAFT);
     free(js);
 
     gld th, dl, dh;
@@ -224,7 +194,7 @@ static void check_spec(g4_engine *e, g4_drafter *d, const char *asst, int pi) {
     }
     double nums[256];
     int32_t prompt[256];
-    const int n = json_nums(js, "prompt", nums, 256);
+    const int n = gld_json_nums(js, "prompt", nums, 256);
     for (int i = 0; i < n; i++) prompt[i] = (int32_t)nums[i];
     free(js);
 
