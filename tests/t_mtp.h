@@ -6,23 +6,12 @@
 
 #include "g4.h"
 #include "mtp/mtp.h"
-
-static g4_engine *t_open_target(const char *name) {
-    char path[512];
-    snprintf(path, sizeof path, G4_TEST_DATA "/%s.gguf", name);
-    g4_engine_config cfg = g4_engine_config_default();
-    cfg.model_path = path;
-    cfg.n_threads = 2;
-    g4_engine *e = NULL;
-    g4_error err = {0};
-    T_CHECKF(g4_engine_open(&cfg, &e, &err) == G4_OK, "%s: %s", path, err.msg);
-    return e;
-}
+#include "t_model.h"
 
 /* Both or neither (a failure is a recorded check). */
 static bool t_open_pair(const char *target, const char *asst, g4_engine **e, g4_drafter **d) {
     *d = NULL;
-    if (!(*e = t_open_target(target))) return false;
+    if (!(*e = t_open_fixture(target, G4_LOAD_AUTO))) return false;
     char path[512];
     snprintf(path, sizeof path, G4_TEST_DATA "/%s-f32.gguf", asst);
     g4_error err = {0};

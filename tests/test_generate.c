@@ -12,6 +12,7 @@
 #include "text/tokenize.h"
 #include "engine/engine.h"
 #include "t.h"
+#include "t_model.h"
 
 #define DATA G4_TEST_DATA
 
@@ -72,16 +73,9 @@ static bool valid_utf8(const char *s, size_t n) {
 }
 
 int main(void) {
-    g4_engine_config cfg = g4_engine_config_default();
-    cfg.model_path = DATA "/dense-f32.gguf";
-    cfg.n_threads = 2;
-    cfg.load = G4_LOAD_MMAP;
-    g4_engine *e = NULL;
+    g4_engine *e = t_open_fixture("dense-f32", G4_LOAD_MMAP);
+    if (!e) return T_DONE();
     g4_error err = {0};
-    if (g4_engine_open(&cfg, &e, &err)) {
-        fprintf(stderr, "cannot open: %s\n", err.msg);
-        return 1;
-    }
     const g4_vocab *v = g4_engine_vocab(e, &err);
     T_CHECK(v != NULL);
     rec r = {.text = G4_BUF_INIT};

@@ -345,7 +345,7 @@ static void check_masked_head(void) {
     const char *tmp = "test_mtp_masked.gguf";
     const int C = 40;
     T_CHECK(write_masked_copy(DATA "/e-assistant-f32.gguf", tmp, C));
-    g4_engine *e = t_open_target("e-f32");
+    g4_engine *e = t_open_fixture("e-f32", G4_LOAD_AUTO);
     g4_drafter *dense = NULL, *masked = NULL;
     g4_error err = {0};
     T_CHECKF(e && g4_drafter_open(DATA "/e-assistant-f32.gguf", e, &dense, &err) == G4_OK, "%s", err.msg);
@@ -394,7 +394,7 @@ out:
 }
 
 static void check_open_errors(void) {
-    g4_engine *dense = t_open_target("dense-f32"), *small = t_open_target("e-f32");
+    g4_engine *dense = t_open_fixture("dense-f32", G4_LOAD_AUTO), *small = t_open_fixture("e-f32", G4_LOAD_AUTO);
     if (!dense || !small) goto out;
     g4_drafter *d = NULL;
     g4_error err = {0};

@@ -13,6 +13,7 @@
 #include "mtp/mtp.h"
 #include "server/sched.h"
 #include "t.h"
+#include "t_model.h"
 
 #define DATA G4_TEST_DATA
 
@@ -73,16 +74,9 @@ static g4_job_desc desc(const int32_t *prompt, int n, int n_predict, waiter *w) 
 }
 
 int main(void) {
-    g4_engine_config cfg = g4_engine_config_default();
-    cfg.model_path = DATA "/dense-f32.gguf";
-    cfg.n_threads = 2;
-    cfg.load = G4_LOAD_MMAP;
-    g4_engine *e = NULL;
+    g4_engine *e = t_open_fixture("dense-f32", G4_LOAD_MMAP);
+    if (!e) return T_DONE();
     g4_error err = {0};
-    if (g4_engine_open(&cfg, &e, &err)) {
-        fprintf(stderr, "cannot open: %s\n", err.msg);
-        return 1;
-    }
     /* reference: each prompt alone through g4_gen_run */
     enum { NJ = 6, NGEN = 20 };
     int32_t prompts[NJ][64];
