@@ -446,7 +446,32 @@ static void check_controller(void) {
     T_CHECKF(hist[4] > 250, "acceptance back to 0.95: %d rounds at the longest draft", hist[4]);
 }
 
+/* a drafter opened for another engine is refused before anything is drafted */
+static void check_wrong_engine(void) {
+    g4_engine *e, *other = t_open_fixture("dense-f32", G4_LOAD_MMAP);
+    g4_drafter *d;
+    if (!other || !t_open_pair("dense-f32", "dense-assistant", &e, &d)) {
+        g4_engine_free(other);
+        return;
+    }
+    g4_gen *g = NULL;
+    g4_error err = {0};
+    T_CHECK(g4_gen_create(other, 64, 0, &g, &err) == G4_OK);
+    g4_gen_params p = g4_gen_params_default();
+    p.draft = d;
+    p.n_predict = 4;
+    const int32_t prompt[] = {2, 300, 301};
+    g4_gen_result r;
+    T_CHECKF(g && g4_gen_run(g, prompt, 3, &p, &r, &err) == G4_ERR_ARG && strstr(err.msg, "another model"), "%s",
+             err.msg);
+    g4_gen_free(g);
+    g4_drafter_free(d);
+    g4_engine_free(e);
+    g4_engine_free(other);
+}
+
 int main(void) {
+    check_wrong_engine();
     check_controller();
     check_greedy("dense-f32", "dense-assistant");
     check_greedy("e-f32", "e-assistant");

@@ -442,8 +442,7 @@ static g4_status eval_media(g4_gen *g, const int32_t *prompt, int from, int n, c
 static g4_status gen_spec(g4_gen *g, g4_tokpipe *t, const g4_gen_params *p, g4_gen_result *res, g4_error *err) {
     const int kmax = p->draft_max > 0 ? (p->draft_max < G4_SPEC_KMAX ? p->draft_max : G4_SPEC_KMAX) : 3;
     const int H = g->e->m->hp.n_embd;
-    if (g4_drafter_n_vocab(p->draft) != g->V || g4_drafter_n_embd_out(p->draft) != H)
-        return g4_fail(err, G4_ERR_ARG, "the drafter was opened for another model");
+    if (!g4_drafter_is_for(p->draft, g->e)) return g4_fail(err, G4_ERR_ARG, "the drafter was opened for another model");
     if (g->ctl.kmax != kmax || g->ctl.fixed != p->draft_fixed) g4_spec_ctl_init(&g->ctl, kmax, p->draft_fixed);
     if (g->v_rows < kmax + 1) {
         float *vl = realloc(g->vlogits, (size_t)(kmax + 1) * (size_t)g->V * sizeof *vl);

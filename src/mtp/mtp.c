@@ -405,6 +405,7 @@ int g4_drafter_n_embd(const g4_drafter *d) { return d->D; }
 int g4_drafter_n_embd_out(const g4_drafter *d) { return d->Ht; }
 int g4_drafter_n_vocab(const g4_drafter *d) { return d->V; }
 bool g4_drafter_has_masked_head(const g4_drafter *d) { return d->ordering != NULL; }
+bool g4_drafter_is_for(const g4_drafter *d, const g4_engine *e) { return d && e && d->e == e; }
 
 const float *g4_session_hidden_row(const g4_session *s, int i) {
     return s->f.h + (size_t)i * (size_t)s->e->m->hp.n_embd;
@@ -482,7 +483,7 @@ static void masked_head(g4_drafter *d, float *logits) {
 
 g4_status g4_drafter_step(g4_drafter *d, g4_session *target, int seq, int32_t tok, const float *h, int pos,
                           float *logits_out, float *h_out, g4_error *err) {
-    if (!target || target->e != d->e)
+    if (!target || !g4_drafter_is_for(d, target->e))
         return g4_fail(err, G4_ERR_ARG, "drafter step: the session is not of the drafter's target engine");
     const g4_kv *kv = &target->f.kv;
     if (seq < 0 || seq >= kv->n_seq) return g4_fail(err, G4_ERR_ARG, "drafter step: bad sequence %d", seq);

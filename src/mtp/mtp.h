@@ -24,6 +24,8 @@ void g4_drafter_free(g4_drafter *d); /* NULL is a no-op */
 int g4_drafter_n_embd(const g4_drafter *d);
 int g4_drafter_n_embd_out(const g4_drafter *d);
 int g4_drafter_n_vocab(const g4_drafter *d);
+/* True when d was opened against engine e (its sessions are the ones it can draft for). */
+bool g4_drafter_is_for(const g4_drafter *d, const g4_engine *e);
 /* True when the file carries the ordered-embedding (centroid) head (E2B/E4B drafters). */
 bool g4_drafter_has_masked_head(const g4_drafter *d);
 

@@ -447,7 +447,7 @@ g4_status g4_sched_create(g4_engine *e, const g4_sched_config *cfg, g4_sched **o
     s->draft = cfg ? cfg->draft : NULL;
     s->draft_max = cfg && cfg->draft_max > 0 ? (cfg->draft_max < G4_SPEC_KMAX ? cfg->draft_max : G4_SPEC_KMAX) : 3;
     s->draft_fixed = cfg && cfg->draft_fixed;
-    if (s->draft && (g4_drafter_n_vocab(s->draft) != s->V || g4_drafter_n_embd_out(s->draft) != s->n_embd)) {
+    if (s->draft && !g4_drafter_is_for(s->draft, e)) {
         free(s);
         return g4_fail(err, G4_ERR_ARG, "the drafter was opened for another model");
     }
